@@ -1,0 +1,42 @@
+"""rnan_keras: Residual Non-local Attention Networks for image restoration in Keras 3.
+
+Public API (imported lazily, so ``import rnan_keras`` stays cheap):
+
+- :func:`build_model` -- build any RNAN variant (``dn_gray``, ``dn_rgb``, ``demosaic``,
+  ``car``, ``sr_x2``, ``sr_x3``, ``sr_x4``) with optional overrides.
+- :func:`convert` -- load an official PyTorch state_dict (``.pt`` / ``.npz``) into Keras.
+- :func:`restore` -- restore an image (path, PIL image or numpy array) with a model or preset.
+- :func:`load_preset` -- load a shipped, trained preset by name.
+- :func:`export` -- export to SavedModel, TFLite or ONNX with parity checks.
+
+Every model takes and returns NHWC float32 images on the 0-255 scale.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rnan_keras.version import __version__
+
+_LAZY = {
+    "build_model": "rnan_keras.models.rnan",
+    "RNANConfig": "rnan_keras.models.config",
+    "VARIANTS": "rnan_keras.models.config",
+    "convert": "rnan_keras.convert.official",
+    "restore": "rnan_keras.inference.restore",
+    "load_preset": "rnan_keras.presets.registry",
+    "list_presets": "rnan_keras.presets.registry",
+    "export": "rnan_keras.export.exporter",
+    "make_dataset": "rnan_keras.data.pipeline",
+    "make_eval_dataset": "rnan_keras.data.pipeline",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'rnan_keras' has no attribute {name!r}")

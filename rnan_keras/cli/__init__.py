@@ -1,0 +1,1 @@
+"""Command-line interface (``rnan``). Each subcommand lives in its own module."""

@@ -1,0 +1,58 @@
+"""Shared pytest fixtures and helpers.
+
+``shared_dir`` points at ``../shared`` (benchmark images and official fixtures); tests that
+need it skip with a clear reason when it is absent. ``assert_layer_roundtrip`` checks that a
+layer survives ``get_config`` and a ``.keras`` file with identical outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RNAN_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED} (set RNAN_SHARED_DIR)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def official_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "reference" / "official"
+    if not path.is_dir():
+        pytest.skip(f"official fixtures not found at {path}")
+    return path
+
+
+def assert_layer_roundtrip(layer, inputs, tmp_path: Path, atol: float = 1e-5) -> None:
+    """Round-trip ``layer`` through get_config and a ``.keras`` file (safe_mode=True).
+
+    ``inputs`` is one numpy array (NHWC) or a list of them; the layer is wrapped in a
+    functional model with dynamic H and W, saved, reloaded and compared.
+    """
+    import keras
+
+    arrays = inputs if isinstance(inputs, list | tuple) else [inputs]
+    sym = [keras.Input(shape=(None, None, a.shape[-1])) for a in arrays]
+    out = layer(*sym) if len(sym) > 1 else layer(sym[0])
+    model = keras.Model(sym if len(sym) > 1 else sym[0], out)
+    expected = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+
+    clone = layer.__class__.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+    path = tmp_path / f"{layer.name}.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path, safe_mode=True)
+    got = reloaded.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+    np.testing.assert_allclose(got, expected, atol=atol, rtol=0)
