@@ -1,0 +1,1 @@
+"""Conversion of official PyTorch RNAN checkpoints (state_dicts) to Keras models."""

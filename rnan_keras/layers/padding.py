@@ -1,0 +1,80 @@
+"""Pad odd-sized images to even size inside the model, and crop the result back.
+
+The stride-2 mask branch needs even H and W. The model pads the bottom / right edge with
+``SYMMETRIC`` padding (edge mirroring that also works for 1-pixel-wide images, where
+``REFLECT`` is undefined) and crops the output, so callers never see the constraint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="rnan_keras")
+class PadToMultiple(keras.layers.Layer):
+    """``(B, H, W, C) -> (B, ceil(H/m)*m, ceil(W/m)*m, C)``, padding bottom and right.
+
+    Repeated symmetric padding handles pads larger than the image (e.g. 1-pixel inputs).
+    """
+
+    def __init__(self, multiple: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+
+    def call(self, x):
+        m = self.multiple
+        if m == 1:
+            return x
+        shape = tf.shape(x)
+        pad_h = (-shape[1]) % m
+        pad_w = (-shape[2]) % m
+        # Symmetric padding can add at most the current size per step; one step suffices
+        # whenever H, W >= m - 1, otherwise a tile-style loop keeps doubling.
+        for _ in range(max(1, (m - 1).bit_length())):
+            step_h = tf.minimum(pad_h, tf.shape(x)[1])
+            step_w = tf.minimum(pad_w, tf.shape(x)[2])
+            x = tf.pad(x, [[0, 0], [0, step_h], [0, step_w], [0, 0]], mode="SYMMETRIC")
+            pad_h -= step_h
+            pad_w -= step_w
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        b, h, w, c = input_shape
+        m = self.multiple
+
+        def up(n):
+            return None if n is None else -(-n // m) * m
+
+        return (b, up(h), up(w), c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "multiple": self.multiple}
+
+
+@keras.saving.register_keras_serializable(package="rnan_keras")
+class CropToReference(keras.layers.Layer):
+    """Crop ``x`` to ``scale`` times the spatial size of ``reference`` (top-left anchored).
+
+    Call as ``layer([x, reference])``: ``x (B, H', W', C)``, ``reference (B, H, W, *)`` ->
+    ``(B, scale*H, scale*W, C)``.
+    """
+
+    def __init__(self, scale: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+
+    def call(self, inputs):
+        x, reference = inputs
+        shape = tf.shape(reference)
+        return x[:, : shape[1] * self.scale, : shape[2] * self.scale, :]
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        (b, _, _, c), (_, h, w, _) = input_shape
+        s = self.scale
+        return (b, None if h is None else h * s, None if w is None else w * s, c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}

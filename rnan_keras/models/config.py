@@ -1,0 +1,142 @@
+"""Variant registry and model configuration.
+
+The seven official variants share one architecture and differ only in colour channels and
+SR scale; ``RNANConfig`` holds every hyper-parameter the builder reads, so ablations
+(paper Table 1) and smaller models are configs too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from rnan_keras.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """What a variant restores. ``task`` is ``dn``, ``demosaic``, ``car`` or ``sr``."""
+
+    name: str
+    task: str
+    n_colors: int
+    scale: int
+    official_folder: str
+    description: str
+
+
+VARIANTS: dict[str, VariantSpec] = {
+    v.name: v
+    for v in (
+        VariantSpec("dn_gray", "dn", 1, 1, "DN_Gray", "grayscale AWGN denoising"),
+        VariantSpec("dn_rgb", "dn", 3, 1, "DN_RGB", "colour AWGN denoising"),
+        VariantSpec("demosaic", "demosaic", 3, 1, "Demosaic", "demosaicing (3-ch zero-filled)"),
+        VariantSpec("car", "car", 1, 1, "CAR", "JPEG artifact reduction on the Y channel"),
+        VariantSpec("sr_x2", "sr", 3, 2, "SR", "bicubic super-resolution x2"),
+        VariantSpec("sr_x3", "sr", 3, 3, "SR", "bicubic super-resolution x3"),
+        VariantSpec("sr_x4", "sr", 3, 4, "SR", "bicubic super-resolution x4"),
+    )
+}
+
+
+def get_variant_spec(variant: str) -> VariantSpec:
+    """Look up a variant by name; raises :class:`ConfigError` listing the valid names."""
+    try:
+        return VARIANTS[variant]
+    except KeyError:
+        raise ConfigError(
+            f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RNANConfig:
+    """All hyper-parameters of an RNAN model. Defaults are the paper's full size (~9M).
+
+    Structure: head conv -> group(non-local mask) -> (n_resgroups - 2) groups(local mask)
+    -> conv -> group(non-local mask) -> tail. ``n_resgroups`` counts both non-local groups.
+
+    Ablation switches:
+        use_mask: False removes every mask branch (trunk only).
+        use_non_local: False gives the first and last groups a local mask instead.
+        use_local_mask: False removes the mask branch of the middle groups.
+        residual_attention: False drops the ``+ x1`` of residual attention learning.
+    """
+
+    variant: str = "dn_rgb"
+    n_colors: int = 3
+    scale: int = 1
+    n_feats: int = 64
+    n_resgroups: int = 10
+    pre_blocks: int = 1
+    trunk_blocks: int = 2
+    post_blocks: int = 2
+    mask_down_blocks: int = 2
+    use_mask: bool = True
+    use_non_local: bool = True
+    use_local_mask: bool = True
+    residual_attention: bool = True
+    softmax_axis: str = "query"
+    non_local_mode: str = "auto"
+    chunk_size: int = 1024
+    max_dense_positions: int = 96 * 96
+    rgb_range: float = 255.0
+
+    @property
+    def task(self) -> str:
+        return get_variant_spec(self.variant).task
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> RNANConfig:
+        get_variant_spec(self.variant)
+        if self.n_resgroups < 2:
+            raise ConfigError(f"n_resgroups must be >= 2 (two non-local groups), got {self.n_resgroups}")
+        if self.n_feats < 2:
+            raise ConfigError(f"n_feats must be >= 2, got {self.n_feats}")
+        if self.n_colors not in (1, 3, 4):
+            raise ConfigError(f"n_colors must be 1, 3 or 4, got {self.n_colors}")
+        if self.task == "sr" and self.n_colors != 3:
+            raise ConfigError("SR variants use 3 colour channels (mean shift is RGB)")
+        for name in ("pre_blocks", "trunk_blocks", "post_blocks", "mask_down_blocks"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.softmax_axis not in ("query", "key"):
+            raise ConfigError(f"softmax_axis must be 'query' or 'key', got {self.softmax_axis!r}")
+        if self.non_local_mode not in ("auto", "dense", "chunked"):
+            raise ConfigError(
+                f"non_local_mode must be 'auto', 'dense' or 'chunked', got {self.non_local_mode!r}"
+            )
+        return self
+
+
+#: Paper Table 1 style ablations, as overrides of any variant (all with the paper's size).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "no_mask": {"use_mask": False},
+    "local_mask_only": {"use_non_local": False},
+    "non_local_mask_only": {"use_local_mask": False},
+    "no_residual_attention": {"residual_attention": False},
+    "full": {},
+}
+
+
+def make_config(variant: str = "dn_rgb", **overrides: Any) -> RNANConfig:
+    """Config for ``variant`` with ``overrides`` (any :class:`RNANConfig` field).
+
+    ``ablation="no_mask"`` etc. applies an entry of :data:`ABLATIONS` first.
+    """
+    spec = get_variant_spec(variant)
+    ablation = overrides.pop("ablation", None)
+    base: dict[str, Any] = {"variant": variant, "n_colors": spec.n_colors, "scale": spec.scale}
+    if ablation is not None:
+        if ablation not in ABLATIONS:
+            raise ConfigError(f"unknown ablation {ablation!r}; choose one of: {', '.join(ABLATIONS)}")
+        base.update(ABLATIONS[ablation])
+    fields = {f.name for f in dataclasses.fields(RNANConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown config option(s) {unknown}; valid: {sorted(fields)}")
+    base.update(overrides)
+    return RNANConfig(**base).validate()

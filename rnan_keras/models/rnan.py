@@ -1,0 +1,131 @@
+"""The RNAN network as a functional Keras model, and ``build_model``.
+
+Data flow (official ``RNAN.forward``)::
+
+    DN / CAR / demosaic:  y = x + tail(body_nl_high(body(body_nl_low(head(x)))))
+    SR:                   s = sub_mean(x); h = head(s)
+                          y = add_mean(tail(upsample(body_nl_high(body(body_nl_low(h))) + h)))
+
+``body`` is ``n_resgroups - 2`` local attention groups followed by a 3x3 conv. Inputs and
+outputs are NHWC float32 on the 0-255 scale (the model never divides by 255). Any H and W
+work: odd sizes are padded internally and the output is cropped back. SR outputs are
+``scale`` times larger. Under a mixed-precision policy the output stays float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from rnan_keras.layers import (
+    AttentionGroup,
+    CropToReference,
+    MeanShift,
+    PadToMultiple,
+    Upsampler,
+)
+from rnan_keras.models.config import RNANConfig, make_config
+
+
+def _module_kwargs(cfg: RNANConfig, mask: str) -> dict[str, Any]:
+    return {
+        "mask": mask if cfg.use_mask else "none",
+        "residual_attention": cfg.residual_attention,
+        "pre_blocks": cfg.pre_blocks,
+        "trunk_blocks": cfg.trunk_blocks,
+        "post_blocks": cfg.post_blocks,
+        "mask_down_blocks": cfg.mask_down_blocks,
+        "softmax_axis": cfg.softmax_axis,
+        "non_local_mode": cfg.non_local_mode,
+        "chunk_size": cfg.chunk_size,
+        "max_dense_positions": cfg.max_dense_positions,
+    }
+
+
+@keras.saving.register_keras_serializable(package="rnan_keras")
+class RNAN(keras.Model):
+    """Residual Non-local Attention Network (Zhang et al., ICLR 2019).
+
+    Build it with :func:`build_model`; ``RNAN(**config_dict)`` also works. The config is
+    available as ``model.rnan_config`` (an :class:`RNANConfig`).
+
+    Input ``(B, H, W, n_colors)`` float32 0-255 -> output ``(B, s*H, s*W, n_colors)``
+    float32 0-255 (``s = scale``; values are not clipped).
+    """
+
+    def __init__(self, name: str | None = None, **config: Any) -> None:
+        for key in ("trainable", "dtype"):
+            config.pop(key, None)
+        cfg = RNANConfig(**config).validate()
+        f = cfg.n_feats
+        inputs = keras.Input(shape=(None, None, cfg.n_colors), name="image")
+        x = PadToMultiple(2, name="pad")(inputs)
+        if cfg.task == "sr":
+            x = MeanShift(-1, rgb_range=cfg.rgb_range, name="sub_mean", dtype="float32")(x)
+        head = keras.layers.Conv2D(f, 3, padding="same", name="head")(x)
+
+        nl_mask = "non_local" if cfg.use_non_local else "local"
+        local_mask = "local" if cfg.use_local_mask else "none"
+        h = AttentionGroup(f, _module_kwargs(cfg, nl_mask), name="body_nl_low")(head)
+        for i in range(cfg.n_resgroups - 2):
+            h = AttentionGroup(f, _module_kwargs(cfg, local_mask), name=f"body_{i}")(h)
+        h = keras.layers.Conv2D(f, 3, padding="same", name="body_conv")(h)
+        h = AttentionGroup(f, _module_kwargs(cfg, nl_mask), name="body_nl_high")(h)
+
+        if cfg.task == "sr":
+            h = keras.layers.Add(name="long_skip")([h, head])
+            h = Upsampler(f, cfg.scale, name="upsampler")(h)
+            h = keras.layers.Conv2D(cfg.n_colors, 3, padding="same", name="tail")(h)
+            y = MeanShift(+1, rgb_range=cfg.rgb_range, name="add_mean", dtype="float32")(h)
+        else:
+            h = keras.layers.Conv2D(cfg.n_colors, 3, padding="same", name="tail")(h)
+            y = keras.layers.Add(name="global_skip", dtype="float32")([x, h])
+        outputs = CropToReference(cfg.scale, name="crop", dtype="float32")([y, inputs])
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"rnan_{cfg.variant}")
+        self.rnan_config = cfg
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, **self.rnan_config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects=None) -> RNAN:
+        return cls(**config)
+
+
+def build_model(variant: str = "dn_rgb", *, name: str | None = None, **overrides: Any) -> RNAN:
+    """Build an RNAN model.
+
+    Args:
+        variant: ``dn_gray``, ``dn_rgb``, ``demosaic``, ``car``, ``sr_x2``, ``sr_x3`` or
+            ``sr_x4``.
+        name: Keras model name (default ``rnan_<variant>``).
+        **overrides: any :class:`RNANConfig` field (``n_feats``, ``n_resgroups``,
+            ``use_mask``, ``use_non_local``, ``softmax_axis``, ``non_local_mode``, ...) or
+            ``ablation=`` a key of :data:`rnan_keras.models.config.ABLATIONS`.
+
+    Returns:
+        An :class:`RNAN` (functional ``keras.Model``) taking ``(B, H, W, C)`` float32 on
+        0-255. With default arguments it has the official parameter count (e.g. 8,959,555
+        for ``dn_rgb``).
+    """
+    cfg = make_config(variant, **overrides)
+    return RNAN(name=name, **cfg.to_dict())
+
+
+def with_non_local_mode(
+    model: RNAN, mode: str, chunk_size: int | None = None, max_dense_positions: int | None = None
+) -> RNAN:
+    """A copy of ``model`` whose non-local blocks use ``mode`` (same weights).
+
+    ``mode="chunked"`` gives whole-image attention in O(HW * chunk) memory.
+    """
+    changes: dict[str, Any] = {"non_local_mode": mode}
+    if chunk_size is not None:
+        changes["chunk_size"] = int(chunk_size)
+    if max_dense_positions is not None:
+        changes["max_dense_positions"] = int(max_dense_positions)
+    cfg = {**model.rnan_config.to_dict(), **changes}
+    clone = RNAN(name=model.name, **cfg)
+    clone.set_weights(model.get_weights())
+    return clone
