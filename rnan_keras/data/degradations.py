@@ -1,0 +1,191 @@
+"""Degradations synthesised with TensorFlow ops, and the per-task dispatcher :func:`degrade`.
+
+All functions take float32 images on the 0-255 scale, shaped [H, W, C] or [B, H, W, C], and
+work in ``tf.data`` and in a ``tf.function`` (JPEG is pinned to the CPU). The building blocks
+live in one module per concept and are re-exported here:
+
+- :func:`add_gaussian_noise` (:mod:`.noise`) -- AWGN, fixed or per-image sigma, seeded.
+- :func:`rgb_to_gray`, :func:`rgb_to_ycbcr`, :func:`ycbcr_to_rgb`, :func:`rgb_to_y`
+  (:mod:`.color`) -- Matlab ``rgb2gray`` / ``rgb2ycbcr`` (BT.601, 16-235).
+- :func:`bayer_mosaic` (:mod:`.mosaic`) -- RGGB/BGGR/GRBG/GBRG, zero-filled or packed.
+- :func:`jpeg_compress` (:mod:`.jpeg`) -- identical to Pillow encode+decode.
+- :func:`imresize` (:mod:`.resize`) -- Matlab bicubic with antialiasing.
+
+Task protocol used by :func:`degrade` (task names are the model variants):
+
+=========  ===========================================================================
+dn_gray    1-channel clean; AWGN added in float, not rounded nor clipped (DnCNN/RNAN)
+dn_rgb     3-channel clean; same AWGN, independent per channel
+demosaic   3-channel clean; GRBG zero-filled 3-channel mosaic
+car        1-channel clean = rounded Matlab Y of the RGB image; JPEG of that gray image
+sr_xN      3-channel clean HR; Matlab bicubic 1/N on uint8 (quantised, like the benchmarks)
+=========  ===========================================================================
+
+:func:`prepare_clean` maps any decoded image to the clean target of a task (gray via
+``rgb2gray``, Y via ``rgb2ycbcr``, both rounded as Matlab does on uint8; gray images are
+repeated to 3 channels for colour tasks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from rnan_keras.data._common import as_float_image, as_seed, round_half_away, to_uint8_values
+from rnan_keras.data.color import rgb_to_gray, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from rnan_keras.data.jpeg import jpeg_compress
+from rnan_keras.data.mosaic import BAYER_PATTERNS, bayer_mosaic
+from rnan_keras.data.noise import add_gaussian_noise, sample_per_image
+from rnan_keras.data.resize import imresize
+from rnan_keras.errors import ConfigError, InvalidImageError
+
+__all__ = [
+    "BAYER_PATTERNS",
+    "TASKS",
+    "TaskInfo",
+    "add_gaussian_noise",
+    "bayer_mosaic",
+    "degrade",
+    "get_task",
+    "imresize",
+    "jpeg_compress",
+    "prepare_clean",
+    "quantize",
+    "rgb_to_gray",
+    "rgb_to_y",
+    "rgb_to_ycbcr",
+    "round_half_away",
+    "sample_per_image",
+    "ycbcr_to_rgb",
+]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a task needs: ``kind`` in {dn, demosaic, car, sr}, channels, SR scale."""
+
+    name: str
+    kind: str
+    n_colors: int
+    scale: int = 1
+
+
+TASKS: dict[str, TaskInfo] = {
+    "dn_gray": TaskInfo("dn_gray", "dn", 1),
+    "dn_rgb": TaskInfo("dn_rgb", "dn", 3),
+    "demosaic": TaskInfo("demosaic", "demosaic", 3),
+    "car": TaskInfo("car", "car", 1),
+    "sr_x2": TaskInfo("sr_x2", "sr", 3, 2),
+    "sr_x3": TaskInfo("sr_x3", "sr", 3, 3),
+    "sr_x4": TaskInfo("sr_x4", "sr", 3, 4),
+}
+
+
+def get_task(task: str) -> TaskInfo:
+    """Look up a task (model variant) name; raise :class:`ConfigError` if unknown."""
+    info = TASKS.get(task)
+    if info is None:
+        m = re.fullmatch(r"sr_x(\d+)", task or "")
+        if m and int(m.group(1)) >= 2:
+            return TaskInfo(task, "sr", 3, int(m.group(1)))
+        raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return info
+
+
+def quantize(x) -> tf.Tensor:
+    """Clip to [0, 255] and round halves up: the values a uint8 file would store."""
+    return to_uint8_values(as_float_image(x))
+
+
+def prepare_clean(task: str, image) -> tf.Tensor:
+    """Map a decoded image (1, 3 or 4 channels, 0-255) to the clean target of ``task``.
+
+    Gray tasks (``dn_gray``) use Matlab ``rgb2gray``, ``car`` uses the Matlab Y channel; both
+    are rounded like Matlab on uint8. A 1-channel image is used as is for gray tasks and
+    repeated to 3 channels for colour tasks; a 4th (alpha) channel is dropped.
+    """
+    info = get_task(task)
+    x = as_float_image(image)
+    c = x.shape[-1]
+    if c is None:
+        raise InvalidImageError("prepare_clean needs a known channel count")
+    if c == 4:
+        x = x[..., :3]
+        c = 3
+    if c == 2:  # gray + alpha
+        x = x[..., :1]
+        c = 1
+    if c not in (1, 3):
+        raise InvalidImageError(f"unsupported channel count {c}")
+    if info.n_colors == 3:
+        return x if c == 3 else tf.repeat(x, 3, axis=-1)
+    if c == 1:
+        return x
+    return quantize(rgb_to_y(x) if info.kind == "car" else rgb_to_gray(x))
+
+
+def _per_image(value, batch, seed, dtype, name: str):
+    """A fixed value, or a (low, high) range drawn per image (shape [B] or scalar)."""
+    if isinstance(value, tuple | list):
+        if len(value) != 2 or value[0] > value[1]:
+            raise ConfigError(f"{name} range must be (low, high) with low <= high, got {value}")
+        drawn = sample_per_image(batch, value[0], value[1], seed, dtype)
+        return drawn
+    return tf.cast(value, dtype)
+
+
+def degrade(task: str, clean, *, sigma=None, quality=None, scale=None, seed=None,
+            pattern: str = "GRBG", clip: bool = False, round_values: bool = False) -> tf.Tensor:
+    """Degrade ``clean`` the way ``task`` expects its input.
+
+    Args:
+        task: ``dn_gray``, ``dn_rgb``, ``demosaic``, ``car`` or ``sr_xN``.
+        clean: [H, W, C] or [B, H, W, C] float 0-255 with the task's channel count (see
+            :func:`prepare_clean`): 1 for ``dn_gray``/``car``, 3 otherwise.
+        sigma: noise level for ``dn_*`` (required): a number or a ``(low, high)`` range drawn
+            uniformly per image.
+        quality: JPEG quality for ``car`` (required): an int or an inclusive ``(low, high)``
+            range drawn per image.
+        scale: SR factor; defaults to the one in the task name (``sr_x4`` -> 4).
+        seed: ``None`` (global RNG) or int / int tensor [2] for reproducible noise and draws.
+        pattern: Bayer pattern for ``demosaic`` (RNAN uses GRBG).
+        clip, round_values: for ``dn_*``, clip the noisy image to [0, 255] / round it (both
+            off by default: the DnCNN/RNAN protocol adds noise in float).
+
+    Returns:
+        Float32 degraded image: same shape as ``clean`` except for SR, where H and W are
+        ``ceil(H / scale)`` and ``ceil(W / scale)``.
+    """
+    info = get_task(task)
+    x = as_float_image(clean)
+    c = x.shape[-1]
+    if c is not None and c != info.n_colors:
+        raise InvalidImageError(
+            f"task {task!r} expects {info.n_colors}-channel clean images, got {c} channels; "
+            "use prepare_clean() first"
+        )
+    batch = tf.shape(x)[0] if x.shape.rank == 4 else 1
+    if seed is not None:
+        draw_seed, op_seed = tf.unstack(tf.random.experimental.stateless_split(as_seed(seed), 2))
+    else:
+        draw_seed = op_seed = None
+    if info.kind == "dn":
+        if sigma is None:
+            raise ConfigError(f"task {task!r} needs sigma (noise level on the 0-255 scale)")
+        s = _per_image(sigma, batch, draw_seed, tf.float32, "sigma")
+        if x.shape.rank == 3 and s.shape.rank == 1:
+            s = s[0]
+        return add_gaussian_noise(x, s, seed=op_seed, clip=clip, round_values=round_values)
+    if info.kind == "demosaic":
+        return bayer_mosaic(x, pattern=pattern)
+    if info.kind == "car":
+        if quality is None:
+            raise ConfigError("task 'car' needs quality (JPEG quality 1-100)")
+        q = _per_image(quality, batch, draw_seed, tf.int32, "quality")
+        if x.shape.rank == 3 and q.shape.rank == 1:
+            q = q[0]
+        return jpeg_compress(x, q)
+    factor = scale or info.scale
+    return imresize(x, 1.0 / factor, quantize=True)

@@ -1,0 +1,392 @@
+"""tf.data pipelines that synthesise (degraded, clean) pairs from a folder of clean images.
+
+:func:`make_dataset` (training): list files -> decode (Pillow, in parallel) -> clean target
+for the task (gray / Y / RGB, see :func:`~rnan_keras.data.degradations.prepare_clean`) ->
+optional in-memory cache -> repeat -> shuffle -> random crop -> random flip and 90-degree
+rotation -> batch -> degradation (:func:`~rnan_keras.data.degradations.degrade`, on the whole
+batch) -> prefetch. All randomness uses stateless ops seeded from ``seed`` and the element
+index, so a given seed yields the same batches every time.
+
+:func:`make_eval_dataset` (evaluation): whole images, one per element (batch of 1), with a
+fixed degradation seed per image index, or pre-made degraded images read from a folder.
+
+Files that cannot be read are skipped with a :class:`RuntimeWarning` and counted in
+``dataset.stats`` (a :class:`DatasetStats`); a bad file never stops an epoch. Images smaller
+than the crop (``patch_size``, times the scale for SR) are *skipped*, also with a warning.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from rnan_keras.data.degradations import TaskInfo, degrade, get_task, prepare_clean
+from rnan_keras.errors import ConfigError, ImageReadError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclass
+class DatasetStats:
+    """Book-keeping of a dataset: files found, files used, files skipped and why."""
+
+    files_found: int = 0
+    files_used: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped)
+
+    def skip(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.skipped.append((path, reason))
+        warnings.warn(f"skipping image {path}: {reason}", RuntimeWarning, stacklevel=2)
+
+
+def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
+    """Image files (PNG/JPEG/BMP/TIFF) of a folder (sorted, not recursive) or a list of paths.
+
+    Raises:
+        ImageReadError: the folder does not exist or holds no image file, or the list is empty.
+    """
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(
+                str(p) for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            )
+            if not files:
+                raise ImageReadError(
+                    f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found in folder {path}"
+                )
+            return files
+        if path.is_file():
+            return [str(path)]
+        raise ImageReadError(f"no such file or folder: {path}")
+    files = [str(p) for p in source]
+    if not files:
+        raise ImageReadError("the list of image files is empty")
+    return files
+
+
+def _read_rgb(path: str) -> tuple[np.ndarray, bool]:
+    """Decode a file to (uint8 [H, W, 3], was_gray). 16-bit images are scaled to 8 bits."""
+    try:
+        from rnan_keras.data.image_io import read_image
+    except ImportError:  # pragma: no cover - image_io is optional for this module
+        read_image = None
+    if read_image is not None:
+        arr = np.asarray(read_image(path))
+    else:  # pragma: no cover
+        from PIL import Image, ImageOps
+
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode not in ("L", "RGB", "RGBA", "LA", "I;16", "I"):
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    if arr.dtype == np.uint16 or arr.dtype == np.int32:
+        arr = np.floor(arr.astype(np.float64) / 257.0 + 0.5).clip(0, 255)
+    arr = arr.astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] in (2, 4):  # drop alpha
+        arr = arr[:, :, :-1]
+    gray = arr.shape[2] == 1
+    if gray:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr), gray
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size  # (W, H)
+
+
+def _check_files(files: Sequence[str], min_size: int, stats: DatasetStats) -> list[str]:
+    """Keep files whose header opens and whose sides are >= min_size (warn about others)."""
+    kept = []
+    for path in files:
+        try:
+            w, h = _header_size(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is skipped
+            stats.skip(path, f"cannot read header ({type(exc).__name__}: {exc})")
+            continue
+        if min(w, h) < min_size:
+            stats.skip(path, f"{w}x{h} is smaller than the {min_size}x{min_size} crop")
+            continue
+        kept.append(path)
+    return kept
+
+
+def _tf_read(path: tf.Tensor, stats: DatasetStats):
+    """Decode ``path`` inside tf.data -> (uint8 [H, W, 3], was_gray, ok); never raises."""
+
+    def load(path_bytes):
+        path_str = path_bytes.decode() if isinstance(path_bytes, bytes) else str(path_bytes)
+        try:
+            arr, gray = _read_rgb(path_str)
+            return arr, np.bool_(gray), np.bool_(True)
+        except Exception as exc:  # noqa: BLE001 - a bad file must not stop the epoch
+            stats.skip(path_str, f"cannot decode ({type(exc).__name__}: {exc})")
+            return np.zeros((0, 0, 3), np.uint8), np.bool_(False), np.bool_(False)
+
+    arr, gray, ok = tf.numpy_function(load, [path], [tf.uint8, tf.bool, tf.bool],
+                                      stateful=False)
+    arr.set_shape([None, None, 3])
+    gray.set_shape([])
+    ok.set_shape([])
+    return arr, gray, ok
+
+
+def _to_clean(arr: tf.Tensor, gray: tf.Tensor, task: TaskInfo) -> tf.Tensor:
+    """uint8 RGB (+ was-gray flag) -> uint8 clean image of the task ([H, W, n_colors])."""
+    x = tf.cast(arr, tf.float32)
+    if task.n_colors == 1:
+        x = tf.cond(gray, lambda: x[:, :, :1], lambda: prepare_clean(task.name, x))
+    return tf.cast(x, tf.uint8)
+
+
+def _decode_dataset(files: Sequence[str], task: TaskInfo, stats: DatasetStats) -> tf.data.Dataset:
+    """Dataset of clean uint8 images [H, W, C] of the task; undecodable files are dropped."""
+    ds = tf.data.Dataset.from_tensor_slices(list(files))
+    ds = ds.map(lambda p: _tf_read(p, stats), num_parallel_calls=AUTOTUNE)
+    ds = ds.filter(lambda arr, gray, ok: ok)
+    return ds.map(lambda arr, gray, ok: _to_clean(arr, gray, task), num_parallel_calls=AUTOTUNE)
+
+
+def _degrade_kwargs(task: TaskInfo, sigma, quality) -> dict:
+    if task.kind == "dn":
+        if sigma is None:
+            raise ConfigError(f"task {task.name!r} needs sigma (a number or a (low, high) range)")
+        return {"sigma": tuple(sigma) if isinstance(sigma, list | tuple) else float(sigma)}
+    if task.kind == "car":
+        if quality is None:
+            raise ConfigError("task 'car' needs quality (an int 1-100 or a (low, high) range)")
+        return {"quality": tuple(quality) if isinstance(quality, list | tuple) else int(quality)}
+    return {}
+
+
+def _augment(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Random horizontal flip and rotation by k*90 degrees (8 dihedral variants)."""
+    s1, s2 = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    flip = tf.random.stateless_uniform([], s1) < 0.5
+    x = tf.cond(flip, lambda: tf.reverse(x, axis=[1]), lambda: x)
+    k = tf.random.stateless_uniform([], s2, 0, 4, dtype=tf.int32)
+    return tf.image.rot90(x, k)
+
+
+def make_dataset(
+    task: str,
+    clean_dir_or_files: str | Path | Iterable[str | Path],
+    patch_size: int = 48,
+    batch_size: int = 16,
+    *,
+    cache: bool = True,
+    augment: bool = True,
+    sigma: float | tuple[float, float] | None = None,
+    quality: int | tuple[int, int] | None = None,
+    repeat: bool = True,
+    shuffle: bool = True,
+    seed: int | None = None,
+    pattern: str = "GRBG",
+    noise_clip: bool = False,
+    noise_round: bool = False,
+    shuffle_buffer: int = 1024,
+    drop_remainder: bool | None = None,
+) -> tf.data.Dataset:
+    """Training dataset of (degraded, clean) float32 NHWC batches on the 0-255 scale.
+
+    Args:
+        task: model variant: ``dn_gray``, ``dn_rgb``, ``demosaic``, ``car``, ``sr_x2/3/4``.
+        clean_dir_or_files: a folder of clean images or a list of image paths.
+        patch_size: side of the *degraded* (model input) patch; for SR the clean HR patch is
+            ``scale * patch_size``.
+        batch_size: patches per batch.
+        cache: keep the decoded clean images in memory after the first pass.
+        augment: random flips and 90-degree rotations.
+        sigma: AWGN level for ``dn_*``: a number or a (low, high) range drawn per patch.
+        quality: JPEG quality for ``car``: an int or an inclusive (low, high) range.
+        repeat: repeat forever (training); otherwise one patch per image, one pass.
+        shuffle: shuffle the images (seeded).
+        seed: base seed; the same seed gives the same batches. ``None`` draws one at random.
+        pattern: Bayer pattern for ``demosaic``.
+        noise_clip, noise_round: clip / round the noisy input (off: DnCNN/RNAN protocol).
+        shuffle_buffer: maximum shuffle buffer (images).
+        drop_remainder: drop a last incomplete batch (default: ``repeat``).
+
+    Returns:
+        ``tf.data.Dataset`` of ``(degraded [B, p, p, C], clean [B, s*p, s*p, C])`` float32,
+        where C is 1 for ``dn_gray``/``car`` and 3 otherwise and s the SR scale (else 1).
+        ``dataset.stats`` is a :class:`DatasetStats` counting skipped files.
+
+    Raises:
+        ConfigError: unknown task, missing sigma/quality, bad patch or batch size.
+        ImageReadError: no images found, or none usable.
+    """
+    info = get_task(task)
+    if patch_size < 1 or batch_size < 1:
+        raise ConfigError(f"patch_size and batch_size must be >= 1, got {patch_size}, "
+                          f"{batch_size}")
+    kwargs = _degrade_kwargs(info, sigma, quality)
+    stats = DatasetStats()
+    files = list_image_files(clean_dir_or_files)
+    stats.files_found = len(files)
+    crop = patch_size * info.scale
+    files = _check_files(files, crop, stats)
+    if not files:
+        raise ImageReadError(
+            f"none of the {stats.files_found} images is usable for {crop}x{crop} crops "
+            f"({stats.n_skipped} skipped: first reason: {stats.skipped[0][1]})"
+        )
+    stats.files_used = len(files)
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    base = tf.constant([seed & 0x7FFFFFFF, 0x5EED], tf.int64)
+
+    ds = _decode_dataset(files, info, stats)
+    if cache:
+        ds = ds.cache()
+    if repeat:
+        ds = ds.repeat()
+    if shuffle:
+        ds = ds.shuffle(min(len(files), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+
+    channels = info.n_colors
+
+    def crop_patch(index, image):
+        element_seed = tf.stack([base[0], index + 1])
+        s_crop, s_aug = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
+        patch = tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop)
+        patch = tf.cast(patch, tf.float32)
+        if augment:
+            patch = _augment(patch, s_aug)
+        return tf.ensure_shape(patch, [crop, crop, channels])
+
+    ds = ds.enumerate().map(crop_patch, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=repeat if drop_remainder is None else drop_remainder)
+
+    def degrade_batch(index, clean):
+        batch_seed = tf.stack([base[0] + 1, index + 1])
+        noisy = degrade(info.name, clean, seed=batch_seed, pattern=pattern,
+                        clip=noise_clip, round_values=noise_round, **kwargs)
+        return noisy, clean
+
+    ds = ds.enumerate().map(degrade_batch, num_parallel_calls=AUTOTUNE)
+    ds = ds.prefetch(AUTOTUNE)
+    ds.stats = stats
+    return ds
+
+
+def _find_degraded(degraded_dir: Path, clean_path: str, scale: int) -> str | None:
+    stem = Path(clean_path).stem
+    candidates = [stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}x{scale}".upper()]
+    for name in candidates:
+        for ext in IMAGE_EXTENSIONS:
+            for cand in (degraded_dir / f"{name}{ext}", degraded_dir / f"{name}{ext.upper()}"):
+                if cand.is_file():
+                    return str(cand)
+    return None
+
+
+def make_eval_dataset(
+    task: str,
+    clean_dir_or_files: str | Path | Iterable[str | Path],
+    *,
+    sigma: float | None = None,
+    quality: int | None = None,
+    degraded_dir: str | Path | None = None,
+    seed: int = 0,
+    pattern: str = "GRBG",
+    noise_clip: bool = False,
+    noise_round: bool = False,
+    with_names: bool = False,
+) -> tf.data.Dataset:
+    """Evaluation dataset: whole images as (degraded [1, h, w, C], clean [1, H, W, C]).
+
+    The degradation of image ``i`` (in sorted file order) uses the seed ``(seed, i)``, so
+    every evaluation with the same seed sees exactly the same noise / JPEG. For SR the clean
+    image is cropped to a multiple of the scale first (Matlab ``modcrop``) and the LR image is
+    the Matlab bicubic down-scale on uint8 (identical to the standard benchmark LR files).
+
+    Args:
+        task, sigma, quality, pattern, noise_clip, noise_round: as in :func:`make_dataset`
+            (sigma / quality must be fixed numbers here).
+        clean_dir_or_files: folder or list of clean (ground-truth) images.
+        degraded_dir: read pre-made degraded images from this folder instead of synthesising
+            them; a file matches by stem (``baby.png``) or by ``<stem>x<scale>`` (SR, e.g.
+            ``babyx2.png``). Gray tasks convert colour files like the clean ones.
+        seed: degradation seed.
+        with_names: yield ``(degraded, clean, file_name)`` instead of pairs.
+
+    Raises:
+        ConfigError / ImageReadError as :func:`make_dataset`; ImageReadError also when a
+        degraded file is missing or its size does not match.
+    """
+    info = get_task(task)
+    if isinstance(sigma, tuple | list) or isinstance(quality, tuple | list):
+        raise ConfigError("make_eval_dataset needs a fixed sigma / quality, not a range")
+    kwargs = {} if degraded_dir is not None else _degrade_kwargs(info, sigma, quality)
+    stats = DatasetStats()
+    files = list_image_files(clean_dir_or_files)
+    stats.files_found = len(files)
+    pairs = []
+    if degraded_dir is not None:
+        degraded_dir = Path(degraded_dir)
+        if not degraded_dir.is_dir():
+            raise ImageReadError(f"degraded folder not found: {degraded_dir}")
+        for path in files:
+            match = _find_degraded(degraded_dir, path, info.scale)
+            if match is None:
+                raise ImageReadError(f"no degraded image for {Path(path).name} in {degraded_dir}")
+            pairs.append(match)
+    stats.files_used = len(files)
+
+    s = info.scale
+    degraded_paths = pairs if degraded_dir is not None else [""] * len(files)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.range(len(files), dtype=tf.int64), files, degraded_paths,
+         [Path(p).name for p in files]))
+
+    def load_pair(i, clean_path, degraded_path, name):
+        arr, gray, ok = _tf_read(clean_path, stats)
+        if degraded_dir is None:
+            return i, arr, gray, arr, gray, ok, name
+        darr, dgray, dok = _tf_read(degraded_path, stats)
+        return i, arr, gray, darr, dgray, tf.logical_and(ok, dok), name
+
+    def make_pair(i, arr, gray, darr, dgray, ok, name):
+        del ok
+        clean = tf.cast(_to_clean(arr, gray, info), tf.float32)
+        h, w = tf.shape(clean)[0], tf.shape(clean)[1]
+        clean = clean[None, : h - h % s, : w - w % s]  # Matlab modcrop for SR
+        if degraded_dir is None:
+            noisy = degrade(info.name, clean, seed=tf.stack([tf.cast(seed, tf.int64), i]),
+                            pattern=pattern, clip=noise_clip, round_values=noise_round,
+                            **kwargs)
+        else:
+            noisy = tf.cast(_to_clean(darr, dgray, info), tf.float32)[None]
+            tf.debugging.assert_equal(
+                tf.shape(noisy)[1:3], tf.shape(clean)[1:3] // s,
+                message="degraded image size does not match the clean image (/ scale)")
+        return noisy, clean, name
+
+    ds = ds.map(load_pair).filter(lambda *t: t[5]).map(make_pair)
+    if not with_names:
+        ds = ds.map(lambda noisy, clean, name: (noisy, clean))
+    ds = ds.prefetch(AUTOTUNE)
+    ds.stats = stats
+    return ds
