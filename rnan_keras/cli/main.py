@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "info",
     "demo",
     "convert",
+    "degrade",
 )
 
 

@@ -80,8 +80,12 @@ def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
     return files
 
 
-def _read_rgb(path: str) -> tuple[np.ndarray, bool]:
-    """Decode a file to (uint8 [H, W, 3], was_gray). 16-bit images are scaled to 8 bits."""
+def load_rgb(path: str) -> tuple[np.ndarray, bool]:
+    """Read an image file as (uint8 RGB [H, W, 3], was_gray); 16-bit is scaled to 8 bits.
+
+    Gray files are repeated to 3 channels (``was_gray`` tells), alpha is dropped. Uses
+    :func:`rnan_keras.data.image_io.read_image` (EXIF orientation, pixel limit) when present.
+    """
     try:
         from rnan_keras.data.image_io import read_image
     except ImportError:  # pragma: no cover - image_io is optional for this module
@@ -138,7 +142,7 @@ def _tf_read(path: tf.Tensor, stats: DatasetStats):
     def load(path_bytes):
         path_str = path_bytes.decode() if isinstance(path_bytes, bytes) else str(path_bytes)
         try:
-            arr, gray = _read_rgb(path_str)
+            arr, gray = load_rgb(path_str)
             return arr, np.bool_(gray), np.bool_(True)
         except Exception as exc:  # noqa: BLE001 - a bad file must not stop the epoch
             stats.skip(path_str, f"cannot decode ({type(exc).__name__}: {exc})")

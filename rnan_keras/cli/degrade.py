@@ -1,0 +1,119 @@
+"""``rnan degrade``: write a degraded copy of an image (to prepare test sets).
+
+Example::
+
+    rnan degrade --task dn_rgb --sigma 50 clean.png noisy.png
+    rnan degrade --task car --quality 10 --clean-out y.png photo.png y_q10.png
+    rnan degrade --task sr_x4 hr.png lr.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rnan_keras.errors import ConfigError, ImageReadError
+
+TASK_HELP = (
+    "dn_gray / dn_rgb: Gaussian noise of --sigma; demosaic: GRBG Bayer mosaic (3-channel, "
+    "zero-filled); car: JPEG of quality --quality on the Y channel; sr_x2 / sr_x3 / sr_x4: "
+    "Matlab bicubic down-scaling (after cropping to a multiple of the scale)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "degrade",
+        help="write a degraded image (noise, mosaic, JPEG or bicubic down-scaling)",
+        description=(
+            "Degrade a clean image the way the models' training data is degraded and write "
+            "it. Gray tasks convert colour input with Matlab rgb2gray (dn_gray) or take the "
+            "Y channel of Matlab rgb2ycbcr (car). Image files store 8-bit values, so noisy "
+            "output is rounded and clipped to 0-255 when written as PNG/BMP/TIFF; write a "
+            ".npy file to keep the exact float32 values (H x W x C, 0-255 scale)."
+        ),
+        epilog=TASK_HELP,
+    )
+    parser.add_argument("input", help="clean input image (PNG, JPEG, BMP, TIFF)")
+    parser.add_argument("output", help="degraded output (.png, .bmp, .tif or .npy)")
+    parser.add_argument("--task", required=True,
+                        choices=("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3",
+                                 "sr_x4"),
+                        help="which degradation (model variant)")
+    parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (dn_*)")
+    parser.add_argument("--quality", type=int, help="JPEG quality 1-100 (car)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--pattern", default="GRBG", choices=("GRBG", "RGGB", "BGGR", "GBRG"),
+                        help="Bayer pattern for demosaic (default GRBG, the RNAN protocol)")
+    parser.add_argument("--clean-out", metavar="PATH",
+                        help="also write the matching clean target (gray / Y / cropped HR)")
+    parser.set_defaults(func=run)
+
+
+def _write(path: Path, array: np.ndarray) -> None:
+    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
+    from PIL import Image
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        fmt = None
+    else:
+        fmt = Image.registered_extensions().get(suffix)
+        if fmt is None or suffix in (".jpg", ".jpeg"):
+            raise ConfigError(
+                f"unsupported output format {path.suffix!r}: use .png, .bmp, .tif or .npy "
+                "(JPEG would add its own compression)"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if fmt is None:
+                np.save(fh, array.astype(np.float32))
+            else:
+                pixels = np.floor(np.clip(array, 0, 255) + 0.5).astype(np.uint8)
+                img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+                img.save(fh, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    import tensorflow as tf
+
+    from rnan_keras.data.degradations import degrade, get_task, prepare_clean
+    from rnan_keras.data.pipeline import load_rgb
+
+    info = get_task(args.task)
+    if info.kind == "dn" and args.sigma is None:
+        raise ConfigError(f"--task {args.task} needs --sigma")
+    if info.kind == "car" and args.quality is None:
+        raise ConfigError("--task car needs --quality")
+    try:
+        rgb, was_gray = load_rgb(args.input)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # any decoder failure is reported as a read error
+        raise ImageReadError(f"cannot read {args.input}: {exc}") from exc
+    x = tf.constant(rgb, tf.float32)
+    clean = x[..., :1] if (was_gray and info.n_colors == 1) else prepare_clean(args.task, x)
+    s = info.scale
+    h, w = int(clean.shape[0]), int(clean.shape[1])
+    if min(h, w) < s:
+        raise ImageReadError(f"{args.input} ({w}x{h}) is too small for x{s} down-scaling")
+    clean = clean[: h - h % s, : w - w % s]
+    out = degrade(args.task, clean[None], sigma=args.sigma, quality=args.quality,
+                  seed=args.seed, pattern=args.pattern)[0]
+    _write(Path(args.output), out.numpy())
+    if args.clean_out:
+        _write(Path(args.clean_out), clean.numpy())
+    print(f"wrote {args.output} ({out.shape[1]}x{out.shape[0]}x{out.shape[2]}, {args.task})")
+    return 0
