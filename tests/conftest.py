@@ -37,14 +37,15 @@ def official_dir(shared_dir: Path) -> Path:
 def assert_layer_roundtrip(layer, inputs, tmp_path: Path, atol: float = 1e-5) -> None:
     """Round-trip ``layer`` through get_config and a ``.keras`` file (safe_mode=True).
 
-    ``inputs`` is one numpy array (NHWC) or a list of them; the layer is wrapped in a
+    ``inputs`` is one numpy array (NHWC) or a list of them (passed to the layer as a list);
+    the layer is wrapped in a
     functional model with dynamic H and W, saved, reloaded and compared.
     """
     import keras
 
     arrays = inputs if isinstance(inputs, list | tuple) else [inputs]
     sym = [keras.Input(shape=(None, None, a.shape[-1])) for a in arrays]
-    out = layer(*sym) if len(sym) > 1 else layer(sym[0])
+    out = layer(sym) if len(sym) > 1 else layer(sym[0])
     model = keras.Model(sym if len(sym) > 1 else sym[0], out)
     expected = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
 

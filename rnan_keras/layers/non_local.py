@@ -147,7 +147,7 @@ class NonLocalBlock(keras.layers.Layer):
     def build(self, input_shape: tuple) -> None:
         for conv in (self.g, self.theta, self.phi):
             conv.build(input_shape)
-        self.w.build(input_shape[:-1] + (self.inter_channels,))
+        self.w.build(tuple(input_shape)[:-1] + (self.inter_channels,))
         super().build(input_shape)
 
     def _attention(self, theta, phi, g):

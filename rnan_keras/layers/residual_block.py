@@ -25,7 +25,7 @@ class ResidualBlock(keras.layers.Layer):
 
     def build(self, input_shape: tuple) -> None:
         self.conv1.build(input_shape)
-        self.conv2.build(input_shape[:-1] + (self.filters,))
+        self.conv2.build(tuple(input_shape)[:-1] + (self.filters,))
         super().build(input_shape)
 
     def call(self, x):

@@ -1,0 +1,145 @@
+"""The RNAN builder: official parameter counts, shapes, odd sizes, options, serialisation."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import rnan_keras
+from rnan_keras.errors import ConfigError
+from rnan_keras.models.config import ABLATIONS, VARIANTS
+from rnan_keras.models.rnan import with_non_local_mode
+
+TINY = {"n_feats": 8, "n_resgroups": 2}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_full_size_parameter_count_is_official(variant, official_dir):
+    facts = json.loads((official_dir / "official_facts.json").read_text())["variants"]
+    model = rnan_keras.build_model(variant)
+    assert model.count_params() == facts[variant]["param_count_full"]
+
+
+SIZES = {"dn_rgb": [(16, 20), (1, 6), (5, 1)], "sr_x3": [(15, 21), (1, 1), (2, 7)]}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_any_size_in_and_out(variant):
+    model = rnan_keras.build_model(variant, **TINY)
+    spec = VARIANTS[variant]
+    fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, spec.n_colors])])
+    for hw in SIZES.get(variant, [(15, 21)]):
+        x = np.random.default_rng(0).uniform(0, 255, (1, *hw, spec.n_colors)).astype("float32")
+        y = fn(x).numpy()
+        assert y.shape == (1, hw[0] * spec.scale, hw[1] * spec.scale, spec.n_colors)
+        assert y.dtype == np.float32 and np.isfinite(y).all()
+
+
+def test_odd_size_result_matches_even_crop_away_from_border():
+    # Padding the bottom/right edge only changes pixels within the receptive field of it.
+    model = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=2, use_non_local=False)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 128, 128, 1)).astype("float32")
+    full = model.predict(x, verbose=0)
+    odd = model.predict(x[:, :127, :127], verbose=0)
+    assert odd.shape == (1, 127, 127, 1)
+    assert np.abs(odd - full[:, :127, :127]).max() > 0  # the pad is visible near the edge...
+    # ...but the top-left corner is outside the receptive field of the padded edge.
+    np.testing.assert_allclose(odd[:, :16, :16], full[:, :16, :16], atol=1e-3)
+
+
+def test_dynamic_shapes_in_tf_function():
+    model = rnan_keras.build_model("sr_x2", **TINY)
+    fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    for hw in [(8, 10), (11, 7)]:
+        y = fn(tf.zeros((2, *hw, 3)))
+        assert tuple(y.shape) == (2, hw[0] * 2, hw[1] * 2, 3)
+
+
+def test_keras_file_roundtrip_safe_mode(tmp_path):
+    model = rnan_keras.build_model("sr_x3", **TINY)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 10, 12, 3)).astype("float32")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded, rnan_keras.models.RNAN)
+    assert loaded.rnan_config == model.rnan_config
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_output_is_input_plus_residual_for_denoising():
+    model = rnan_keras.build_model("dn_rgb", **TINY)
+    for w in model.get_layer("tail").weights:
+        w.assign(tf.zeros_like(w))
+    x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-4)
+
+
+@pytest.mark.parametrize("ablation", sorted(ABLATIONS))
+def test_ablations_build_and_differ_in_size(ablation):
+    model = rnan_keras.build_model("dn_gray", ablation=ablation, **TINY)
+    full = rnan_keras.build_model("dn_gray", **TINY)
+    names = {layer.name for layer in model._flatten_layers()}
+    if ablation == "no_mask":
+        assert model.count_params() < full.count_params()
+        assert not any(n.startswith("mask") for n in names)
+    elif ablation == "local_mask_only":
+        assert "non_local" not in names and model.count_params() < full.count_params()
+    else:
+        assert "non_local" in names
+
+
+def test_block_count_overrides_change_parameter_count():
+    a = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=3)
+    b = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=3, trunk_blocks=3, post_blocks=1)
+    per_rb = 2 * (8 * 8 * 9 + 8)
+    # three groups, each +1 trunk block and -1 post block: same count, different structure
+    assert b.count_params() == a.count_params()
+    c = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=3, trunk_blocks=4)
+    assert c.count_params() - a.count_params() == 3 * 2 * per_rb
+
+
+def test_with_non_local_mode_keeps_weights_and_output():
+    model = rnan_keras.build_model("dn_rgb", **TINY)
+    chunked = with_non_local_mode(model, "chunked", chunk_size=17)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 12, 14, 3)).astype("float32")
+    want = model.predict(x, verbose=0)
+    got = chunked.predict(x, verbose=0)
+    # float32 round-off relative to the output's magnitude (random init: values ~1e3)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_key_softmax_option_changes_output():
+    a = rnan_keras.build_model("dn_gray", **TINY)
+    b = rnan_keras.build_model("dn_gray", softmax_axis="key", **TINY)
+    b.set_weights(a.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (1, 12, 14, 1)).astype("float32")
+    assert np.abs(a.predict(x, verbose=0) - b.predict(x, verbose=0)).max() > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"variant": "dn_cmyk"}, "unknown variant"),
+        ({"variant": "dn_rgb", "n_resgroups": 1}, "n_resgroups"),
+        ({"variant": "dn_rgb", "n_feets": 8}, "unknown config option"),
+        ({"variant": "dn_rgb", "ablation": "nope"}, "unknown ablation"),
+        ({"variant": "sr_x2", "n_colors": 1}, "SR variants"),
+    ],
+)
+def test_bad_config_raises_config_error(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        rnan_keras.build_model(**kwargs)
+
+
+def test_mixed_precision_keeps_float32_output():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = rnan_keras.build_model("sr_x2", **TINY)
+        y = model(np.zeros((1, 8, 8, 3), "float32"))
+        assert y.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
