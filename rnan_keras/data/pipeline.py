@@ -3,9 +3,13 @@
 :func:`make_dataset` (training): list files -> decode (Pillow, in parallel) -> clean target
 for the task (gray / Y / RGB, see :func:`~rnan_keras.data.degradations.prepare_clean`) ->
 optional in-memory cache -> repeat -> shuffle -> random crop -> random flip and 90-degree
-rotation -> batch -> degradation (:func:`~rnan_keras.data.degradations.degrade`, on the whole
-batch) -> prefetch. All randomness uses stateless ops seeded from ``seed`` and the element
-index, so a given seed yields the same batches every time.
+rotation -> batch -> degradation (:func:`~rnan_keras.data.degradations.degrade`) -> prefetch.
+Noise and mosaic are applied to the whole batch after augmentation (so the Bayer pattern stays
+GRBG). SR and JPEG are applied per patch *before* augmentation, to crops chosen so that the
+result equals the same crop of the whole degraded image: JPEG crops start on the 8x8 block
+grid, and SR LR patches are computed with enough context around them (see :func:`_sr_patch`).
+All randomness uses stateless ops seeded from ``seed`` and the element index, so a given seed
+yields the same batches every time.
 
 :func:`make_eval_dataset` (evaluation): whole images, one per element (batch of 1), with a
 fixed degradation seed per image index, or pre-made degraded images read from a folder.
@@ -28,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnan_keras.data.degradations import TaskInfo, degrade, get_task, prepare_clean
+from rnan_keras.data.resize import imresize
 from rnan_keras.errors import ConfigError, ImageReadError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -193,6 +198,47 @@ def _augment(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.rot90(x, k)
 
 
+JPEG_BLOCK = 8  # car crops start on the JPEG block grid of the full image
+SR_MARGIN = 3  # LR pixels of context around an SR patch (cubic support is 2 LR pixels)
+
+
+def _random_offset(limit: tf.Tensor, step: int, seed: tf.Tensor) -> tf.Tensor:
+    """A multiple of ``step`` drawn uniformly from [0, limit]."""
+    return step * tf.random.stateless_uniform([], seed, 0, limit // step + 1, dtype=tf.int32)
+
+
+def _aligned_crop(image: tf.Tensor, size: int, step: int, seed: tf.Tensor) -> tf.Tensor:
+    """Random ``size`` x ``size`` crop whose corner lies on a multiple of ``step``."""
+    sy, sx = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    i = _random_offset(h - size, step, sy)
+    j = _random_offset(w - size, step, sx)
+    return image[i: i + size, j: j + size]
+
+
+def _sr_patch(image: tf.Tensor, patch: int, scale: int, seed: tf.Tensor):
+    """(LR [p, p, C], HR [s*p, s*p, C]) equal to crops of the whole-image Matlab LR.
+
+    The HR image is cropped to a multiple of the scale (modcrop); the LR patch is computed
+    from an HR region with ``SR_MARGIN`` LR pixels of context on each side (clipped at the
+    image border, where Matlab's mirror padding then applies as for the whole image), so it
+    equals the same crop of ``imresize(modcrop(HR), 1/s)`` exactly.
+    """
+    sy, sx = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    lr_h, lr_w = tf.shape(image)[0] // scale, tf.shape(image)[1] // scale
+    i = _random_offset(lr_h - patch, 1, sy)
+    j = _random_offset(lr_w - patch, 1, sx)
+    r0, c0 = tf.maximum(i - SR_MARGIN, 0), tf.maximum(j - SR_MARGIN, 0)
+    r1 = tf.minimum(i + patch + SR_MARGIN, lr_h)
+    c1 = tf.minimum(j + patch + SR_MARGIN, lr_w)
+    image = tf.cast(image, tf.float32)
+    region = image[r0 * scale: r1 * scale, c0 * scale: c1 * scale]
+    lr = imresize(region, 1.0 / scale, quantize=True)
+    lr = lr[i - r0: i - r0 + patch, j - c0: j - c0 + patch]
+    hr = image[i * scale: (i + patch) * scale, j * scale: (j + patch) * scale]
+    return lr, hr
+
+
 def make_dataset(
     task: str,
     clean_dir_or_files: str | Path | Iterable[str | Path],
@@ -270,26 +316,41 @@ def make_dataset(
         ds = ds.shuffle(min(len(files), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
 
     channels = info.n_colors
+    per_patch = info.kind in ("sr", "car")  # degrade before augmenting, from aligned crops
 
     def crop_patch(index, image):
         element_seed = tf.stack([base[0], index + 1])
-        s_crop, s_aug = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
-        patch = tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop)
-        patch = tf.cast(patch, tf.float32)
+        s_crop, s_aug, s_deg = tf.unstack(
+            tf.random.experimental.stateless_split(element_seed, 3))
+        if info.kind == "sr":
+            lr, hr = _sr_patch(image, patch_size, info.scale, s_crop)
+        elif info.kind == "car":
+            hr = _aligned_crop(tf.cast(image, tf.float32), crop, JPEG_BLOCK, s_crop)
+            lr = degrade(info.name, hr, seed=s_deg, **kwargs)
+        else:
+            hr = tf.cast(tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop),
+                         tf.float32)
+            lr = hr
         if augment:
-            patch = _augment(patch, s_aug)
-        return tf.ensure_shape(patch, [crop, crop, channels])
+            hr = _augment(hr, s_aug)
+        hr = tf.ensure_shape(hr, [crop, crop, channels])
+        if not per_patch:
+            return hr
+        lr = _augment(lr, s_aug) if augment else lr
+        return tf.ensure_shape(lr, [patch_size, patch_size, channels]), hr
 
     ds = ds.enumerate().map(crop_patch, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat if drop_remainder is None else drop_remainder)
 
-    def degrade_batch(index, clean):
-        batch_seed = tf.stack([base[0] + 1, index + 1])
-        noisy = degrade(info.name, clean, seed=batch_seed, pattern=pattern,
-                        clip=noise_clip, round_values=noise_round, **kwargs)
-        return noisy, clean
+    if not per_patch:  # noise and mosaic: one vectorised op per batch, after augmentation
 
-    ds = ds.enumerate().map(degrade_batch, num_parallel_calls=AUTOTUNE)
+        def degrade_batch(index, clean):
+            batch_seed = tf.stack([base[0] + 1, index + 1])
+            noisy = degrade(info.name, clean, seed=batch_seed, pattern=pattern,
+                            clip=noise_clip, round_values=noise_round, **kwargs)
+            return noisy, clean
+
+        ds = ds.enumerate().map(degrade_batch, num_parallel_calls=AUTOTUNE)
     ds = ds.prefetch(AUTOTUNE)
     ds.stats = stats
     return ds

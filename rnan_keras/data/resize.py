@@ -60,8 +60,10 @@ def resize_weights(in_len, out_len, scale: float, antialias: bool = True) -> tf.
     period = 2 * in_len
     m = tf.math.floormod(tf.cast(indices, tf.int32) - 1, period)
     idx0 = tf.where(m < in_len, m, period - 1 - m)
-    onehot = tf.one_hot(idx0, in_len, dtype=tf.float64)  # [out, taps, in]
-    return tf.reduce_sum(onehot * weights[:, :, None], axis=1)
+    rows = tf.broadcast_to(tf.range(out_len)[:, None], tf.shape(idx0))
+    coords = tf.stack([tf.reshape(rows, [-1]), tf.reshape(idx0, [-1])], axis=1)
+    # scatter_nd sums the weights of taps that mirror onto the same input pixel
+    return tf.scatter_nd(coords, tf.reshape(weights, [-1]), tf.stack([out_len, in_len]))
 
 
 def _resize_axis(x: tf.Tensor, axis: int, out_len, scale: float, antialias: bool,
