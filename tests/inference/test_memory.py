@@ -1,0 +1,62 @@
+"""Memory budget parsing, estimates and automatic tile choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnan_keras.errors import ConfigError
+from rnan_keras.inference import memory
+
+
+def test_parse_memory():
+    assert memory.parse_memory("4G") == 4 * 1024**3
+    assert memory.parse_memory("512M") == 512 * 1024**2
+    assert memory.parse_memory("1.5GiB") == int(1.5 * 1024**3)
+    assert memory.parse_memory("2e9") == 2_000_000_000
+    assert memory.parse_memory(1000) == 1000
+    assert memory.parse_memory(None) is None
+    for bad in ("lots", "-1G", "0", 0):
+        with pytest.raises(ConfigError):
+            memory.parse_memory(bad)
+
+
+def test_system_memory_is_reported():
+    assert memory.available_memory() > 64 * 1024**2
+    assert memory.current_rss() > 0
+
+
+def test_non_local_bytes_dense_vs_chunked():
+    n = 96 * 96
+    dense = memory.non_local_bytes(n, "dense", 1024, 9216)
+    chunked = memory.non_local_bytes(n, "chunked", 1024, 9216)
+    assert dense == pytest.approx(2.5 * 4 * n * n)
+    assert chunked == pytest.approx(2.5 * 4 * n * 1024)
+    assert memory.non_local_bytes(n, "auto", 1024, 9216) == dense
+    assert memory.non_local_bytes(n + 1, "auto", 1024, 9216) < dense
+
+
+def test_estimate_grows_with_tile(tiny_rnan):
+    sizes = [memory.estimate_tile_bytes(tiny_rnan, t, t) for t in (32, 64, 96)]
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert memory.estimate_tile_bytes(tiny_rnan, 64, 64, scale=4) > sizes[1]
+
+
+def test_choose_tile_follows_budget(tiny_rnan):
+    big = memory.choose_tile(tiny_rnan, 2000, 2000, 64 * 1024**3)
+    assert big == memory.DEFAULT_MAX_TILE
+    small = memory.choose_tile(tiny_rnan, 2000, 2000, 100 * 1024**2)
+    assert memory.MIN_TILE <= small < big and small % 8 == 0
+    assert memory.estimate_tile_bytes(tiny_rnan, small, small) <= 100 * 1024**2
+    assert memory.choose_tile(tiny_rnan, 2000, 2000, 1) == memory.MIN_TILE
+    assert memory.choose_tile(tiny_rnan, 50, 60, 64 * 1024**3) is None  # one pass
+
+
+def test_chunk_size_bounds(tiny_rnan):
+    assert memory.choose_chunk_size(tiny_rnan, 2048, 2048, 1) == 64
+    assert memory.choose_chunk_size(tiny_rnan, 64, 64, 10**12) == 4096
+
+
+def test_budget_default_and_explicit():
+    assert memory.resolve_budget("3G") == 3 * 1024**3
+    assert memory.resolve_budget(None) > memory.current_rss()
+    assert memory.resolve_budget(None, gpu=True) == memory.DEFAULT_GPU_BUDGET
