@@ -37,3 +37,7 @@ class ModelLoadError(RNANError, OSError):
 
 class ExportError(RNANError, RuntimeError):
     """An export failed verification against the Keras model; nothing was written."""
+
+
+class TrainingDivergedError(RNANError, RuntimeError):
+    """The training loss became NaN or infinite; the run stopped (checkpoints stay valid)."""

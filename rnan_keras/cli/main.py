@@ -23,6 +23,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "demo",
     "convert",
     "degrade",
+    "train",
 )
 
 

@@ -1,0 +1,224 @@
+"""Training configuration: one dataclass, loadable from JSON or YAML, saved next to the run.
+
+The keys of a config file are the long CLI options with ``_`` instead of ``-`` (``patch_size``,
+``lr_decay_steps``, ...) plus a ``model`` mapping of :func:`rnan_keras.build_model` overrides
+(``{"n_feats": 16, "n_resgroups": 2}``). Values given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rnan_keras.errors import ConfigError
+
+TASKS = ("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3", "sr_x4")
+LOSSES = ("l2", "l1")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+# Keys that define the network and its data; a resumed run must agree on them.
+RESUME_KEYS = ("task", "model", "loss", "sigma", "quality", "mixed_precision")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs. Defaults follow the RNAN paper (Adam, lr 1e-4
+    halved every 2e5 steps, L2 loss, 48x48 patches, batch 16)."""
+
+    task: str = ""
+    train_dir: str = ""
+    out: str = ""
+    val_dir: str | None = None
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    steps: int = 1000
+    patch_size: int = 48
+    batch_size: int = 16
+    lr: float = 1e-4
+    lr_decay_steps: int = 200_000
+    lr_decay_scale: float = 1.0
+    loss: str = "l2"
+    sigma: float | None = None
+    quality: int | None = None
+    seed: int = 0
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+    val_every: int | None = None
+    val_max_images: int | None = None
+    val_tile: int = 0
+    log_every: int = 50
+    tensorboard: bool = True
+    mixed_precision: bool = False
+    strategy: str = "default"
+    init_preset: str | None = None
+    init_model: str | None = None
+    init_official: str | None = None
+
+    @property
+    def effective_decay_steps(self) -> int:
+        """Steps between learning-rate halvings after ``lr_decay_scale`` (at least 1)."""
+        return max(1, round(self.lr_decay_steps * self.lr_decay_scale))
+
+    @property
+    def effective_val_every(self) -> int:
+        return int(self.val_every or self.ckpt_every)
+
+    def validate(self) -> TrainConfig:
+        """Check values; raise :class:`ConfigError` with a readable message. Returns self."""
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if not self.train_dir:
+            raise ConfigError("a training image folder is required (--train-dir)")
+        if not Path(self.train_dir).exists():
+            raise ConfigError(f"training folder not found: {self.train_dir}")
+        if self.val_dir and not Path(self.val_dir).is_dir():
+            raise ConfigError(f"validation folder not found: {self.val_dir}")
+        if not self.out:
+            raise ConfigError("an output folder is required (--out)")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        for key in ("steps", "patch_size", "batch_size", "ckpt_every", "keep_checkpoints",
+                    "log_every", "lr_decay_steps"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.val_every is not None and self.val_every < 1:
+            raise ConfigError(f"val_every must be >= 1, got {self.val_every}")
+        if not self.lr > 0 or not self.lr_decay_scale > 0:
+            raise ConfigError("lr and lr_decay_scale must be positive")
+        inits = [k for k in ("init_preset", "init_model", "init_official") if getattr(self, k)]
+        if len(inits) > 1:
+            raise ConfigError(f"give at most one start point, got {', '.join(inits)}")
+        if not isinstance(self.model, dict):
+            raise ConfigError("'model' must be a mapping of build_model overrides")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def resume_fingerprint(self) -> str:
+        """Hash of the keys a resumed run must share with the run it continues."""
+        sub = {k: getattr(self, k) for k in RESUME_KEYS}
+        return hashlib.sha256(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:16]
+
+
+FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a mapping; unknown keys raise :class:`ConfigError`."""
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+    return TrainConfig(**data)
+
+
+def _parse_scalar(text: str) -> Any:
+    text = text.strip()
+    if text in ("", "~", "null", "None"):
+        return None
+    if text.lower() in ("true", "yes", "on"):
+        return True
+    if text.lower() in ("false", "no", "off"):
+        return False
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"cannot parse YAML value {text!r}: {exc}") from exc
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _simple_yaml(text: str) -> dict[str, Any]:
+    """Parse the YAML subset used by training configs (used when PyYAML is absent):
+    ``key: value`` lines and one level of indented ``key: value`` under a ``key:`` line."""
+    result: dict[str, Any] = {}
+    parent: str | None = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip() or line.strip() == "---":
+            continue
+        if ":" not in line:
+            raise ConfigError(f"line {lineno}: expected 'key: value', got {raw!r}")
+        indented = line[0] in " \t"
+        key, _, value = line.strip().partition(":")
+        key = key.strip()
+        if indented:
+            if parent is None:
+                raise ConfigError(f"line {lineno}: unexpected indentation")
+            result[parent][key] = _parse_scalar(value)
+        elif value.strip():
+            result[key] = _parse_scalar(value)
+            parent = None
+        else:
+            result[key] = {}
+            parent = key
+    return result
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON (``.json``) or YAML (``.yaml``/``.yml``) config file into a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml  # type: ignore[import-not-found]
+        except ImportError:
+            data = _simple_yaml(text)
+        else:
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    else:
+        raise ConfigError(f"{path}: config files must end in .json, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of config keys")
+    return data
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
+    """Save ``config`` as JSON (atomically)."""
+    atomic_write_text(path, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,293 @@
+"""Training an RNAN variant with ``model.fit``: resumable, validated, logged.
+
+A run folder (``config.out``) holds::
+
+    config.json              the resolved config (a rerun of the same command resumes)
+    checkpoints/ckpt-*.npz   the last ``keep_checkpoints`` checkpoints (model + optimizer)
+    logs/train.csv           one row per checkpoint: step, loss, psnr, lr, val_psnr, wall time
+    logs/tensorboard/        scalars and degraded|restored|clean validation images
+    best.keras               best model by validation PSNR (when a validation folder is given)
+    model.keras              the final model
+    summary.json             steps, wall time, final/best validation PSNR, parameters, data
+
+Rerunning the same command after a crash or ``kill -9`` restores the newest readable
+checkpoint (model weights, optimizer moments, iteration counter, hence learning rate) and
+continues from its step. A corrupt newest checkpoint is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rnan_keras.errors import CheckpointError, ConfigError, TrainingDivergedError
+from rnan_keras.training import callbacks as cb
+from rnan_keras.training.checkpoint import CheckpointManager
+from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
+from rnan_keras.training.schedules import paper_schedule
+from rnan_keras.training.strategy import is_chief, make_strategy
+from rnan_keras.training.validation import load_eval_pairs, make_predictor
+
+
+@keras.saving.register_keras_serializable(package="rnan_keras", name="psnr_metric")
+def psnr_metric(y_true, y_pred):
+    """Per-batch PSNR (dB) on the 0-255 scale, averaged over images (training metric)."""
+    y_true = keras.ops.cast(y_true, "float32")
+    y_pred = keras.ops.cast(y_pred, "float32")
+    mse = keras.ops.mean(keras.ops.square(y_true - y_pred), axis=(1, 2, 3))
+    return 10.0 * keras.ops.log(255.0**2 / keras.ops.maximum(mse, 1e-10)) / math.log(10.0)
+
+
+psnr_metric.__name__ = "psnr"
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    """Adam(0.9, 0.999, 1e-8) on the step schedule; loss-scaled under mixed precision."""
+    opt = keras.optimizers.Adam(
+        learning_rate=paper_schedule(config.lr, config.effective_decay_steps),
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+    )
+    if config.mixed_precision:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def make_loss(name: str) -> keras.losses.Loss:
+    return keras.losses.MeanAbsoluteError() if name == "l1" else keras.losses.MeanSquaredError()
+
+
+def _ensure_float32_output(model: keras.Model) -> keras.Model:
+    if all(str(getattr(t, "dtype", "float32")) == "float32" for t in model.outputs):
+        return model
+    out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(
+        model.outputs[0]
+    )
+    return keras.Model(model.inputs, out, name=model.name)
+
+
+def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str | None]:
+    """Weights of the fine-tuning start point (preset, .keras file or official checkpoint)."""
+    if config.init_model:
+        path = Path(config.init_model)
+        if not path.is_file():
+            raise ConfigError(f"--init-model file not found: {path}")
+        from rnan_keras.errors import ModelLoadError
+
+        try:
+            src = keras.models.load_model(path, compile=False)
+        except Exception as exc:  # keras raises many types for a bad file
+            raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+        return src.get_weights(), f"model:{path}"
+    if config.init_preset:
+        from rnan_keras import load_preset
+
+        src = load_preset(config.init_preset)
+        return src.get_weights(), f"preset:{config.init_preset}"
+    if config.init_official:
+        from rnan_keras import convert
+
+        path = Path(config.init_official)
+        if not path.is_file():
+            raise ConfigError(f"--init-official file not found: {path}")
+        src = convert(str(path), config.task, **config.model)
+        return src.get_weights(), f"official:{path}"
+    return None, None
+
+
+def build_training_model(config: TrainConfig) -> keras.Model:
+    """``build_model(task, **model)`` under the current dtype policy, float32 output."""
+    from rnan_keras import build_model
+
+    return _ensure_float32_output(build_model(config.task, **config.model))
+
+
+def make_train_dataset(config: TrainConfig, seed: int) -> tf.data.Dataset:
+    """Infinite dataset of (degraded, clean) patch batches from ``config.train_dir``."""
+    from rnan_keras.data.pipeline import make_dataset
+
+    kwargs: dict[str, Any] = {}
+    if config.sigma is not None:
+        kwargs["sigma"] = config.sigma
+    if config.quality is not None:
+        kwargs["quality"] = config.quality
+    ds = make_dataset(config.task, config.train_dir, patch_size=config.patch_size,
+                      batch_size=config.batch_size, seed=seed, **kwargs)
+    return ds
+
+
+def _check_resume(config: TrainConfig, out: Path, has_ckpt: bool) -> None:
+    previous = out / "config.json"
+    if not (has_ckpt and previous.is_file()):
+        return
+    try:
+        old = TrainConfig(**json.loads(previous.read_text()))
+    except (TypeError, ValueError):
+        return
+    if old.resume_fingerprint() != config.resume_fingerprint():
+        diff = [k for k in ("task", "model", "loss", "sigma", "quality", "mixed_precision")
+                if getattr(old, k) != getattr(config, k)]
+        raise ConfigError(
+            f"{out} holds a run with a different {', '.join(diff)}; resume with the same "
+            "settings or choose another --out"
+        )
+
+
+def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+def train(config: TrainConfig, *, train_dataset: tf.data.Dataset | None = None,
+          stream=None) -> dict[str, Any]:
+    """Train (or resume) the run described by ``config``; returns the summary dict.
+
+    ``train_dataset`` replaces the folder pipeline (batches of (degraded, clean) NHWC
+    float32 0-255); ``stream`` receives progress output (default stdout). Raises
+    :class:`TrainingDivergedError` if the loss becomes NaN/inf (checkpoints stay valid).
+    """
+    config.validate()
+    out = Path(config.out)
+    previous_policy = keras.mixed_precision.global_policy()
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    out.mkdir(parents=True, exist_ok=True)
+    manager = CheckpointManager(out / "checkpoints", keep=config.keep_checkpoints)
+    _check_resume(config, out, bool(manager.list()))
+    if chief:
+        save_config(config, out / "config.json")
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision
+                                            else "float32")
+    try:
+        return _train(config, out, strategy, chief, manager, train_dataset, stream)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict[str, Any]:
+    stream = stream or sys.stdout
+    pairs = []
+    if config.val_dir:  # first, so that a bad folder fails before the model is built
+        pairs = load_eval_pairs(config.task, config.val_dir, sigma=config.sigma,
+                                quality=config.quality, max_images=config.val_max_images)
+    with strategy.scope():
+        model = build_training_model(config)
+        optimizer = make_optimizer(config)
+        model.compile(optimizer=optimizer, loss=make_loss(config.loss), metrics=[psnr_metric])
+        optimizer.build(model.trainable_variables)
+
+    ckpt = manager.restore_latest(model, optimizer)
+    init_from = None
+    if ckpt is None:
+        weights, init_from = _load_init_source(config)
+        if weights is not None:
+            try:
+                model.set_weights(weights)
+            except ValueError as exc:
+                raise CheckpointError(
+                    f"start point {init_from} does not fit {config.task} with model "
+                    f"overrides {config.model} ({exc}); pass the same --n-feats/--n-resgroups"
+                ) from exc
+    else:
+        init_from = ckpt.meta.get("init_from")
+        print(f"resuming from {ckpt.path.name}: step {ckpt.step}, optimizer iterations "
+              f"{cb.optimizer_iterations(optimizer)}, lr {cb.current_lr(optimizer):.3g}",
+              file=stream, flush=True)
+    start_step = ckpt.step if ckpt else 0
+    meta = ckpt.meta if ckpt else {}
+    state = cb.RunState(step=start_step, total_steps=config.steps, start_step=start_step,
+                        wall_offset=float(meta.get("wall_time_s") or 0.0),
+                        best_val_psnr=meta.get("best_val_psnr"), best_step=meta.get("best_step"),
+                        last_val_psnr=meta.get("last_val_psnr"),
+                        last_val_step=meta.get("last_val_step"))
+    csv_path = out / "logs" / "train.csv"
+    if chief:
+        if ckpt is not None:
+            cb.truncate_csv(csv_path, start_step)
+        elif csv_path.exists():
+            csv_path.unlink()
+
+    writer = None
+    if config.tensorboard and chief:
+        writer = tf.summary.create_file_writer(str(out / "logs" / "tensorboard"))
+    predictor = make_predictor(model, config.val_tile)
+    validation = cb.PeriodicValidation(state, pairs, predictor, config.task,
+                                       config.effective_val_every, out / "best.keras",
+                                       writer, chief)
+    nan_guard = cb.NaNGuard(state)
+    checkpointer = cb.PeriodicCheckpoint(
+        state, manager, csv_path, {"init_from": init_from, "task": config.task},
+        config.ckpt_every, chief)
+    callbacks = [cb.StepCounter(state), nan_guard, validation,
+                 cb.ScalarLogger(state, writer, config.log_every),
+                 cb.ProgressReporter(state, config.log_every, stream=stream), checkpointer]
+
+    remaining = config.steps - start_step
+    if remaining > 0:
+        ds = train_dataset
+        if ds is None:
+            ds = make_train_dataset(config, seed=config.seed + start_step)
+        if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
+            ds = ds.repeat()
+        model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
+                  steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
+                  shuffle=False)
+
+    n_params = int(sum(np.prod(w.shape) for w in model.weights))
+    summary: dict[str, Any] = {
+        "status": "complete",
+        "task": config.task,
+        "steps": state.step,
+        "optimizer_iterations": cb.optimizer_iterations(optimizer),
+        "final_lr": cb.current_lr(optimizer),
+        "wall_time_s": round(state.wall_time, 3),
+        "final_val_psnr": None,
+        "best_val_psnr": state.best_val_psnr,
+        "best_step": state.best_step,
+        "final_train_loss": state.last_logs.get("loss"),
+        "final_train_psnr": state.last_logs.get("psnr"),
+        "parameters": n_params,
+        "train_dir": os.path.abspath(config.train_dir),
+        "val_dir": os.path.abspath(config.val_dir) if config.val_dir else None,
+        "init_from": init_from,
+        "resumed_from_step": start_step if ckpt else None,
+        "strategy": config.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": config.mixed_precision,
+        "model_path": str(out / "model.keras"),
+    }
+    if state.diverged_at is not None:
+        last = manager.list()
+        summary.update(status="diverged", diverged_at_step=state.diverged_at, steps=None)
+        if chief:
+            _write_summary(out, summary)
+        where = f"; last good checkpoint: {last[0][1]}" if last else ""
+        raise TrainingDivergedError(
+            f"loss became NaN/inf at step {state.diverged_at}; training stopped{where}. "
+            "Lower --lr or check the training images."
+        )
+    if pairs and state.last_val_step != state.step:
+        validation.set_model(model)
+        validation.run()
+    summary["final_val_psnr"] = state.last_val_psnr if pairs else None
+    summary["best_val_psnr"], summary["best_step"] = state.best_val_psnr, state.best_step
+    if chief:
+        if remaining > 0 or not manager.list():
+            checkpointer.set_model(model)
+            checkpointer.save()
+        cb.save_model_atomic(model, out / "model.keras")
+        _write_summary(out, summary)
+        if writer is not None:
+            writer.close()
+    print(f"done: {state.step} steps in {summary['wall_time_s']:.1f}s; model {out/'model.keras'}"
+          + (f"; best val PSNR {state.best_val_psnr:.2f} dB at step {state.best_step}"
+             if state.best_val_psnr is not None else ""), file=stream, flush=True)
+    return summary
