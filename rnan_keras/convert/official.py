@@ -148,7 +148,7 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"{path}: unsupported checkpoint type {suffix!r} (.pt, .pth, .npz)")
     except CheckpointError:
         raise
-    except Exception as exc:  # corrupt zip, pickle refused by weights_only, ...
+    except Exception as exc:  # noqa: BLE001 -- corrupt zip, pickle refused by weights_only
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state_dict (mapping), got {type(state).__name__}")

@@ -142,7 +142,10 @@ class NonLocalBlock(keras.layers.Layer):
         self.g = keras.layers.Conv2D(c, 1, name="g")
         self.theta = keras.layers.Conv2D(c, 1, name="theta")
         self.phi = keras.layers.Conv2D(c, 1, name="phi")
-        self.w = keras.layers.Conv2D(self.filters, 1, name="w")
+        # Zero-initialised like the official code: the block starts as an identity.
+        self.w = keras.layers.Conv2D(
+            self.filters, 1, kernel_initializer="zeros", bias_initializer="zeros", name="w"
+        )
 
     def build(self, input_shape: tuple) -> None:
         for conv in (self.g, self.theta, self.phi):

@@ -5,8 +5,8 @@ from rnan_keras.models.rnan import RNAN, build_model, with_non_local_mode
 
 __all__ = [
     "RNAN",
-    "RNANConfig",
     "VARIANTS",
+    "RNANConfig",
     "build_model",
     "get_variant_spec",
     "make_config",

@@ -62,6 +62,11 @@ class RNANConfig:
         use_non_local: False gives the first and last groups a local mask instead.
         use_local_mask: False removes the mask branch of the middle groups.
         residual_attention: False drops the ``+ x1`` of residual attention learning.
+
+    Initialisation: ``zero_init_tail=True`` starts the last conv at zero, so a fresh
+    DN / CAR / demosaic model is the identity (used for the short CPU-trained presets; the
+    official code uses PyTorch's default init). Non-local ``W`` convs start at zero as in
+    the official code. Initialisation never changes the parameter count.
     """
 
     variant: str = "dn_rgb"
@@ -82,6 +87,7 @@ class RNANConfig:
     chunk_size: int = 1024
     max_dense_positions: int = 96 * 96
     rgb_range: float = 255.0
+    zero_init_tail: bool = False
 
     @property
     def task(self) -> str:

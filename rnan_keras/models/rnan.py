@@ -73,13 +73,17 @@ class RNAN(keras.Model):
         h = keras.layers.Conv2D(f, 3, padding="same", name="body_conv")(h)
         h = AttentionGroup(f, _module_kwargs(cfg, nl_mask), name="body_nl_high")(h)
 
+        tail_init = "zeros" if cfg.zero_init_tail else "glorot_uniform"
+        tail = keras.layers.Conv2D(
+            cfg.n_colors, 3, padding="same", kernel_initializer=tail_init, name="tail"
+        )
         if cfg.task == "sr":
             h = keras.layers.Add(name="long_skip")([h, head])
             h = Upsampler(f, cfg.scale, name="upsampler")(h)
-            h = keras.layers.Conv2D(cfg.n_colors, 3, padding="same", name="tail")(h)
+            h = tail(h)
             y = MeanShift(+1, rgb_range=cfg.rgb_range, name="add_mean", dtype="float32")(h)
         else:
-            h = keras.layers.Conv2D(cfg.n_colors, 3, padding="same", name="tail")(h)
+            h = tail(h)
             y = keras.layers.Add(name="global_skip", dtype="float32")([x, h])
         outputs = CropToReference(cfg.scale, name="crop", dtype="float32")([y, inputs])
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"rnan_{cfg.variant}")

@@ -51,19 +51,27 @@ def test_chunked_equals_dense(axis, chunk):
 
 @pytest.mark.parametrize("axis", ["query", "key"])
 def test_layer_modes_agree_in_graph_with_dynamic_shape(axis):
-    x = np.random.default_rng(1).normal(size=(1, 10, 14, 8)).astype("float32")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 10, 14, 8)).astype("float32")
+    weights = None
     outs = {}
     for mode in ("dense", "chunked", "auto"):
         layer = NonLocalBlock(8, softmax_axis=axis, mode=mode, chunk_size=16, max_dense_positions=50)
         layer.build(x.shape)
-        if outs:
-            layer.set_weights(first.get_weights())
-        else:
-            first = layer
+        if weights is None:  # random weights, including the zero-initialised output conv
+            weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in layer.get_weights()]
+        layer.set_weights(weights)
         fn = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 8])])
         outs[mode] = fn(x).numpy()
+    assert np.abs(outs["dense"] - x).max() > 1e-2  # the attention path is exercised
     np.testing.assert_allclose(outs["chunked"], outs["dense"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(outs["auto"], outs["dense"], rtol=1e-4, atol=1e-4)
+
+
+def test_output_conv_starts_at_zero_like_official():
+    layer = NonLocalBlock(8)
+    x = np.random.default_rng(0).normal(size=(1, 6, 6, 8)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
 
 
 def test_bad_options_raise():

@@ -17,6 +17,15 @@ from rnan_keras.models.rnan import with_non_local_mode
 TINY = {"n_feats": 8, "n_resgroups": 2}
 
 
+def _randomise_non_local_w(model, seed=0):
+    """The official init zeroes the non-local output conv; give it weights to test it."""
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if layer.name == "non_local":
+            for w in layer.w.weights:
+                w.assign(rng.normal(0, 0.1, w.shape).astype("float32"))
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_full_size_parameter_count_is_official(variant, official_dir):
     facts = json.loads((official_dir / "official_facts.json").read_text())["variants"]
@@ -71,9 +80,8 @@ def test_keras_file_roundtrip_safe_mode(tmp_path):
 
 
 def test_output_is_input_plus_residual_for_denoising():
-    model = rnan_keras.build_model("dn_rgb", **TINY)
-    for w in model.get_layer("tail").weights:
-        w.assign(tf.zeros_like(w))
+    model = rnan_keras.build_model("dn_rgb", zero_init_tail=True, **TINY)
+    assert np.abs(model.get_layer("tail").kernel.numpy()).max() == 0
     x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-4)
 
@@ -104,6 +112,7 @@ def test_block_count_overrides_change_parameter_count():
 
 def test_with_non_local_mode_keeps_weights_and_output():
     model = rnan_keras.build_model("dn_rgb", **TINY)
+    _randomise_non_local_w(model)
     chunked = with_non_local_mode(model, "chunked", chunk_size=17)
     x = np.random.default_rng(0).uniform(0, 255, (1, 12, 14, 3)).astype("float32")
     want = model.predict(x, verbose=0)
@@ -114,6 +123,7 @@ def test_with_non_local_mode_keeps_weights_and_output():
 
 def test_key_softmax_option_changes_output():
     a = rnan_keras.build_model("dn_gray", **TINY)
+    _randomise_non_local_w(a)
     b = rnan_keras.build_model("dn_gray", softmax_axis="key", **TINY)
     b.set_weights(a.get_weights())
     x = np.random.default_rng(0).uniform(0, 255, (1, 12, 14, 1)).astype("float32")

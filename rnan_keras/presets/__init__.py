@@ -1,0 +1,1 @@
+"""Shipped, trained presets: small RNAN models for every task (see ``presets.json``)."""
