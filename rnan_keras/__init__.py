@@ -32,7 +32,19 @@ _LAZY = {
     "make_eval_dataset": "rnan_keras.data.pipeline",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # noqa: RUF022 -- same order as _LAZY
+    "__version__",
+    "build_model",
+    "RNANConfig",
+    "VARIANTS",
+    "convert",
+    "restore",
+    "load_preset",
+    "list_presets",
+    "export",
+    "make_dataset",
+    "make_eval_dataset",
+]
 
 
 def __getattr__(name: str) -> Any:
