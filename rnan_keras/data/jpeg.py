@@ -16,7 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from rnan_keras.data._common import as_float_image, to_uint8_values
-from rnan_keras.errors import ConfigError
+from rnan_keras.errors import ConfigError, InvalidImageError
 
 
 def _check_quality(quality) -> None:
@@ -48,6 +48,8 @@ def jpeg_compress(x, quality) -> tf.Tensor:
     """
     _check_quality(quality)
     x = as_float_image(x)
+    if x.shape[-1] not in (None, 1, 3):
+        raise InvalidImageError(f"jpeg_compress expects 1 or 3 channels, got shape {x.shape}")
     quality = tf.cast(tf.convert_to_tensor(quality), tf.int32)
     with tf.device("/CPU:0"):
         if x.shape.rank == 3:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from rnan_keras.data.jpeg import jpeg_compress
-from rnan_keras.errors import ConfigError
+from rnan_keras.errors import ConfigError, InvalidImageError
 
 QUALITIES = (10, 20, 30, 40)
 COLOUR = ("CBSD68/101085.png", "Kodak24/kodim05.png", "Set5/HR/butterfly.png")
@@ -59,6 +59,8 @@ def test_float_input_is_rounded_and_clipped():
     np.testing.assert_array_equal(jpeg_compress(x, 30).numpy(), pillow_jpeg(as_u8, 30))
 
 
-def test_bad_quality():
+def test_bad_quality_and_channels():
     with pytest.raises(ConfigError):
         jpeg_compress(np.zeros((8, 8, 1), np.float32), 0)
+    with pytest.raises(InvalidImageError):
+        jpeg_compress(np.zeros((8, 8, 2), np.float32), 50)
