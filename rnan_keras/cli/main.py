@@ -24,6 +24,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "convert",
     "degrade",
     "train",
+    "restore",
+    "eval",
 )
 
 

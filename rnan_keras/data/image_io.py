@@ -321,6 +321,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (or keep the
+        # mode of the file being replaced).
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -331,6 +335,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    with _PIL_LIMIT_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, *, quality: int = 95) -> Path:

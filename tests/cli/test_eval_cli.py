@@ -1,0 +1,136 @@
+"""``rnan eval`` end to end on a 3-image folder: JSON, Markdown and grid, paper protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import keras
+import pytest
+
+from rnan_keras.cli import eval as eval_cli
+from rnan_keras.data.image_io import read_image, write_image
+from rnan_keras.errors import ConfigError
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["eval", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def three_images(shared_dir: Path, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("kodak3")
+    for name in ("kodim01", "kodim02", "kodim03"):
+        image = read_image(shared_dir / f"data/testsets/Kodak24/{name}.png")
+        write_image(folder / f"{name}.png", image[200:248, 300:356])
+    return folder
+
+
+def _save(model: keras.Model, path: Path) -> Path:
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def identity_rgb(tmp_path_factory) -> Path:
+    x = keras.Input(shape=(None, None, 3))
+    return _save(keras.Model(x, keras.layers.Identity()(x)),
+                 tmp_path_factory.mktemp("m") / "identity.keras")
+
+
+@pytest.fixture(scope="module")
+def tiny_rnan_file(tmp_path_factory) -> Path:
+    from rnan_keras import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("dn_rgb", n_feats=8, n_resgroups=2)
+    return _save(model, tmp_path_factory.mktemp("m") / "tiny_dn_rgb.keras")
+
+
+def test_eval_identity_model_measures_the_noise(three_images, identity_rgb, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert _run(["--task", "dn_rgb", "--sigma", "25", "--data", str(three_images),
+                 "--model", str(identity_rgb), "--out", str(out), "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["n_images"] == 3
+    assert [r["name"] for r in result["images"]] == ["kodim01.png", "kodim02.png", "kodim03.png"]
+    for r in result["images"]:
+        # Identity: the restored image is the quantised noisy input.
+        assert r["psnr"] == pytest.approx(r["baseline_psnr"], abs=1e-9)
+        # AWGN of sigma 25: 20 log10(255 / 25) = 20.17 dB (clipping raises it a little).
+        assert 20.0 < r["psnr"] < 21.5
+        assert r["height"] == 48 and r["width"] == 56
+    assert result["settings"]["crop_border"] == 0 and not result["settings"]["y_channel"]
+    md = (out / "results.md").read_text()
+    assert "| kodim02.png | 56x48 |" in md and "**mean**" in md
+    assert md in capsys.readouterr().out
+    grid = read_image(out / "grid.png")
+    assert grid.shape[2] == 3 and grid.shape[0] > 6 * 48
+
+
+def test_eval_is_reproducible_and_seeded(three_images, identity_rgb, tmp_path):
+    def mean_psnr(seed):
+        out = tmp_path / f"s{seed}"
+        _run(["--task", "dn_rgb", "--sigma", "25", "--data", str(three_images), "--model",
+              str(identity_rgb), "--out", str(out), "--seed", str(seed), "-q", "--grid", "0"])
+        assert not (out / "grid.png").exists()
+        return json.loads((out / "results.json").read_text())["mean"]["psnr"]
+
+    assert mean_psnr(0) == mean_psnr(0)
+    assert mean_psnr(0) != mean_psnr(1)
+
+
+def test_eval_tiny_rnan_end_to_end(three_images, tiny_rnan_file, tmp_path):
+    out = tmp_path / "tiny"
+    assert _run(["--task", "dn_rgb", "--sigma", "50", "--data", str(three_images),
+                 "--model", str(tiny_rnan_file), "--out", str(out), "--tile", "32",
+                 "--max-images", "2", "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["n_images"] == 2
+    for r in result["images"]:
+        assert math.isfinite(r["psnr"]) and -1 <= r["ssim"] <= 1
+        assert r["psnr"] != r["baseline_psnr"]
+    assert result["settings"]["tile"] == 32
+
+
+def test_eval_sr_uses_y_channel_and_crop(three_images, tmp_path):
+    x = keras.Input(shape=(None, None, 3))
+    up = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    model = _save(keras.Model(x, up), tmp_path / "nearest_x2.keras")
+    out = tmp_path / "sr"
+    assert _run(["--task", "sr_x2", "--data", str(three_images), "--model", str(model),
+                 "--out", str(out), "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["settings"]["crop_border"] == 2 and result["settings"]["y_channel"]
+    for r in result["images"]:
+        assert r["baseline_psnr"] > r["psnr"]  # bicubic beats nearest-neighbour
+        assert 15 < r["psnr"] < 40
+
+
+def test_eval_argument_errors(three_images, identity_rgb, tiny_rnan_file, tmp_path):
+    with pytest.raises(ConfigError, match="sigma"):
+        _run(["--task", "dn_rgb", "--data", str(three_images), "--model", str(identity_rgb)])
+    with pytest.raises(ConfigError, match="quality"):
+        _run(["--task", "car", "--data", str(three_images), "--model", str(identity_rgb)])
+    with pytest.raises(ConfigError, match="not a folder"):
+        _run(["--task", "dn_rgb", "--sigma", "5", "--data", str(tmp_path / "nope"),
+              "--model", str(identity_rgb)])
+    with pytest.raises(ConfigError, match="dn_rgb"):
+        _run(["--task", "demosaic", "--data", str(three_images), "--model",
+              str(tiny_rnan_file), "--out", str(tmp_path / "x")])
+
+
+def test_eval_report_files_are_complete_json(three_images, identity_rgb, tmp_path):
+    out = tmp_path / "r"
+    _run(["--task", "dn_rgb", "--sigma", "0.0", "--data", str(three_images), "--model",
+          str(identity_rgb), "--out", str(out), "-q", "--grid", "1"])
+    text = (out / "results.json").read_text()
+    data = json.loads(text)  # strict JSON: infinite PSNR (no noise) is written as null
+    assert "Infinity" not in text
+    assert data["images"][0]["psnr"] is None
+    assert read_image(out / "grid.png").shape[0] < 600  # one image (two rows), not three
