@@ -94,3 +94,16 @@ def test_errors():
         degrade("car", x, quality=10)  # needs 1-channel Y
     with pytest.raises(ConfigError):
         degrade("dn_rgb", x, sigma=(50, 10))
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_degrade_in_tf_function_with_unknown_shapes(task):
+    info = get_task(task)
+    spec = tf.TensorSpec([None, None, None, info.n_colors], tf.float32)
+    fn = tf.function(lambda x, s: degrade(task, x, sigma=(5, 25), quality=(10, 40), seed=s),
+                     input_signature=[spec, tf.TensorSpec([2], tf.int32)])
+    x = prepare_clean(task, _rgb(2, 13, 17))
+    a = fn(x, tf.constant([1, 2])).numpy()
+    b = fn(x, tf.constant([1, 2])).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, -(-13 // info.scale), -(-17 // info.scale), info.n_colors)
