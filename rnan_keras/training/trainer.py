@@ -97,7 +97,7 @@ def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str
         path = Path(config.init_official)
         if not path.is_file():
             raise ConfigError(f"--init-official file not found: {path}")
-        src = convert(str(path), config.task, **config.model)
+        src = convert(str(path), config.task)
         return src.get_weights(), f"official:{path}"
     return None, None
 
@@ -262,6 +262,9 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
         "mixed_precision": config.mixed_precision,
+        "dtype_policies": sorted({layer.dtype_policy.name for layer in model._flatten_layers()
+                                  if layer.weights}),
+        "output_dtype": str(model.outputs[0].dtype),
         "model_path": str(out / "model.keras"),
     }
     if state.diverged_at is not None:

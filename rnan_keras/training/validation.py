@@ -72,7 +72,7 @@ def load_eval_pairs(task: str, folder: str, *, sigma=None, quality=None,
     if isinstance(sigma, list | tuple):
         sigma = float(round((float(sigma[0]) + float(sigma[1])) / 2))
     if isinstance(quality, list | tuple):
-        quality = int(round((int(quality[0]) + int(quality[1])) / 2))
+        quality = round((int(quality[0]) + int(quality[1])) / 2)
     kwargs = {}
     if sigma is not None:
         kwargs["sigma"] = sigma

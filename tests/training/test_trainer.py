@@ -1,0 +1,151 @@
+"""End-to-end tests of rnan_keras.training.trainer.train on tiny models (a few steps each)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+import keras
+
+from rnan_keras.errors import ConfigError, TrainingDivergedError
+from rnan_keras.training.checkpoint import CheckpointManager
+from rnan_keras.training.trainer import train
+
+
+def _csv(run) -> list[dict]:
+    with open(run / "logs" / "train.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _fixed_batches(n_batches: int | None = None, nan_from: int | None = None):
+    """A repeated batch of 2 fixed (noisy, clean) 16x16 patches: a tiny overfit set."""
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(60, 200, (2, 16, 16, 3)).astype("float32")
+    noisy = clean + rng.normal(0, 20, clean.shape).astype("float32")
+    ds = tf.data.Dataset.from_tensors((noisy, clean))
+    if nan_from is None:
+        return ds.repeat()
+    bad = tf.data.Dataset.from_tensors((noisy * np.float32("nan"), clean))
+    return ds.repeat(nan_from).concatenate(bad.repeat())
+
+
+def test_loss_decreases_on_overfit_set(tiny_config):
+    cfg = tiny_config(steps=20, ckpt_every=5, lr=2e-3)
+    out = io.StringIO()
+    summary = train(cfg, train_dataset=_fixed_batches(), stream=out)
+    cfg_out = Path(cfg.out)
+    rows = _csv(cfg_out)
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
+    first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
+    assert last < 0.5 * first, (first, last)
+    assert summary["steps"] == 20 and summary["optimizer_iterations"] == 20
+    assert summary["status"] == "complete"
+    # Finished-run folder contents.
+    for name in ("model.keras", "config.json", "summary.json", "logs/train.csv"):
+        assert (cfg_out / name).is_file(), name
+    saved = json.loads((cfg_out / "summary.json").read_text())
+    assert saved["parameters"] == keras.models.load_model(cfg_out / "model.keras").count_params()
+    assert "step 20/20" in out.getvalue()  # plain progress lines when not on a terminal
+
+
+def test_pipeline_validation_best_model_and_tensorboard(tiny_config, val_dir):
+    cfg = tiny_config(steps=6, ckpt_every=3, val_dir=str(val_dir), tensorboard=True,
+                      lr_decay_steps=4)
+    summary = train(cfg, stream=io.StringIO())  # the real folder pipeline
+    run = Path(cfg.out)
+    assert np.isfinite(summary["final_val_psnr"]) and summary["best_step"] in (3, 6)
+    assert summary["best_val_psnr"] >= summary["final_val_psnr"]
+    assert (run / "best.keras").is_file()
+    rows = _csv(run)
+    assert [r["val_psnr"] != "" for r in rows] == [True, True]
+    # The schedule halved the learning rate after 4 steps.
+    assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[1]["lr"]) == \
+        pytest.approx(5e-4)
+    events = list((run / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+    tags = set()
+    for ev in tf.compat.v1.train.summary_iterator(str(events[0])):
+        tags |= {v.tag for v in ev.summary.value}
+    assert {"val/psnr", "val/degraded_restored_clean", "train/loss", "train/lr"} <= tags
+
+
+def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_config):
+    cfg = tiny_config(steps=10, ckpt_every=5)
+    train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    mgr = CheckpointManager(Path(cfg.out) / "checkpoints")
+    assert [s for s, _ in mgr.list()] == [10, 5]
+    saved5 = CheckpointManager.load(mgr.list()[1][1])
+    assert saved5.meta["optimizer_iterations"] == 5
+    # Truncate the newest checkpoint: the next run must warn and resume from step 5.
+    latest = mgr.list()[0][1]
+    latest.write_bytes(latest.read_bytes()[:1000])
+    out = io.StringIO()
+    with pytest.warns(RuntimeWarning, match="skipping checkpoint at step 10"):
+        summary = train(tiny_config(steps=12, ckpt_every=5), train_dataset=_fixed_batches(),
+                        stream=out)
+    assert "resuming from ckpt-00000005.npz: step 5, optimizer iterations 5" in out.getvalue()
+    assert summary["resumed_from_step"] == 5
+    assert summary["steps"] == 12 and summary["optimizer_iterations"] == 12
+    assert [s for s, _ in mgr.list()] == [12, 10]  # rewritten 10, then the final step
+    assert [int(r["step"]) for r in _csv(Path(cfg.out))] == [5, 10, 12]
+
+
+def test_resume_refuses_a_different_model(tiny_config):
+    from rnan_keras.training.config import save_config
+
+    run = Path(tiny_config().out)
+    save_config(tiny_config(model={"n_feats": 16, "n_resgroups": 2}), run / "config.json")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "ckpt-00000005.npz").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="different model"):
+        train(tiny_config(steps=10), train_dataset=_fixed_batches(), stream=io.StringIO())
+
+
+def test_nan_stops_cleanly(tiny_config, capsys):
+    cfg = tiny_config(steps=20, ckpt_every=5)
+    with pytest.raises(TrainingDivergedError, match="NaN/inf at step 7.*ckpt-00000005"):
+        train(cfg, train_dataset=_fixed_batches(nan_from=6), stream=io.StringIO())
+    assert "loss became nan at step 7" in capsys.readouterr().err
+    run = Path(cfg.out)
+    assert [s for s, _ in CheckpointManager(run / "checkpoints").list()] == [5]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["diverged_at_step"] == 7
+    assert not (run / "model.keras").exists()
+
+
+def test_mixed_precision_keeps_float32_outputs(tiny_config):
+    cfg = tiny_config(steps=4, ckpt_every=2, mixed_precision=True)
+    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    assert summary["steps"] == 4 and summary["mixed_precision"]
+    run = Path(cfg.out)
+    model = keras.models.load_model(run / "model.keras")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    # The trained network computed in float16 and returned float32.
+    assert "mixed_float16" in summary["dtype_policies"]
+    assert summary["output_dtype"] == "float32"
+    y = model(np.zeros((1, 12, 12, 3), "float32"))
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    assert np.all(np.isfinite(np.asarray(y)))
+    ckpt = CheckpointManager.load(CheckpointManager(run / "checkpoints").list()[0][1])
+    assert any("dynamic_scale" in n for n in ckpt.meta["optimizer_variable_names"])
+
+
+def test_init_model_fine_tunes_from_keras_file(tiny_config, tmp_path):
+    from rnan_keras import build_model
+
+    keras.utils.set_random_seed(123)
+    src_model = build_model("dn_rgb", n_feats=8, n_resgroups=2)
+    src_model.save(tmp_path / "src.keras")
+    cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "ft"),
+                      init_model=str(tmp_path / "src.keras"))
+    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert summary["init_from"].startswith("model:")
+    ft = keras.models.load_model(tmp_path / "ft" / "model.keras")
+    for a, b in zip(ft.get_weights(), src_model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
