@@ -46,6 +46,21 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key.strip().replace("-", "_"), value
 
 
+def _range(cast):
+    """argparse type: ``25`` -> 25, ``0-75`` -> [0, 75]."""
+
+    def parse(text: str):
+        text = text.strip()
+        lo, sep, hi = text[1:].partition("-")  # text[0] may be a sign
+        try:
+            return [cast(text[0] + lo), cast(hi)] if sep else cast(text)
+        except (ValueError, IndexError):
+            raise argparse.ArgumentTypeError(f"expected a number or LO-HI, got {text!r}") from None
+
+    parse.__name__ = cast.__name__
+    return parse
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train or fine-tune a model (resumable)", description=DESCRIPTION,
@@ -69,8 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {d.patch_size})")
     g.add_argument("--batch-size", type=int, metavar="N",
                    help=f"global batch size (default {d.batch_size})")
-    g.add_argument("--sigma", type=float, help="noise level for dn_* tasks")
-    g.add_argument("--quality", type=int, help="JPEG quality for car")
+    g.add_argument("--sigma", type=_range(float), metavar="S|LO-HI",
+                   help="noise level for dn_* tasks, or a blind range drawn per patch (0-75)")
+    g.add_argument("--quality", type=_range(int), metavar="Q|LO-HI",
+                   help="JPEG quality for car, or a range drawn per patch (10-40)")
     g.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     g = p.add_argument_group("model")
     g.add_argument("--n-feats", type=int, metavar="N", help="feature channels (paper 64)")

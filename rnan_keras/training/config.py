@@ -42,8 +42,8 @@ class TrainConfig:
     lr_decay_steps: int = 200_000
     lr_decay_scale: float = 1.0
     loss: str = "l2"
-    sigma: float | None = None
-    quality: int | None = None
+    sigma: float | list[float] | None = None  # [lo, hi]: a blind range drawn per patch
+    quality: int | list[int] | None = None
     seed: int = 0
     ckpt_every: int = 1000
     keep_checkpoints: int = 2
@@ -96,6 +96,10 @@ class TrainConfig:
         inits = [k for k in ("init_preset", "init_model", "init_official") if getattr(self, k)]
         if len(inits) > 1:
             raise ConfigError(f"give at most one start point, got {', '.join(inits)}")
+        for key in ("sigma", "quality"):
+            value = getattr(self, key)
+            if isinstance(value, list | tuple) and (len(value) != 2 or value[0] > value[1]):
+                raise ConfigError(f"{key} range must be [low, high], got {value}")
         if not isinstance(self.model, dict):
             raise ConfigError("'model' must be a mapping of build_model overrides")
         return self

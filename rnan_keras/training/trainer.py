@@ -114,10 +114,10 @@ def make_train_dataset(config: TrainConfig, seed: int) -> tf.data.Dataset:
     from rnan_keras.data.pipeline import make_dataset
 
     kwargs: dict[str, Any] = {}
-    if config.sigma is not None:
-        kwargs["sigma"] = config.sigma
-    if config.quality is not None:
-        kwargs["quality"] = config.quality
+    for key in ("sigma", "quality"):
+        value = getattr(config, key)
+        if value is not None:
+            kwargs[key] = tuple(value) if isinstance(value, list | tuple) else value
     ds = make_dataset(config.task, config.train_dir, patch_size=config.patch_size,
                       batch_size=config.batch_size, seed=seed, **kwargs)
     return ds

@@ -1,0 +1,90 @@
+"""Tests of ``rnan train`` / ``scripts/train.py`` argument handling and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnan_keras.cli import train as train_cli
+from rnan_keras.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    train_cli.add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_options_map_to_config(tmp_path):
+    args = _parse("car", "--train-dir", str(tmp_path), "--out", "o", "--quality", "10-40",
+                  "--n-feats", "16", "--n-resgroups", "2", "--model-arg", "chunk_size=256",
+                  "--lr-decay-scale", "0.01", "--loss", "l1", "--mixed-precision",
+                  "--no-tensorboard")
+    cfg = train_cli.config_from_args(args)
+    assert cfg.task == "car" and cfg.quality == [10, 40] and cfg.loss == "l1"
+    assert cfg.model == {"n_feats": 16, "n_resgroups": 2, "chunk_size": 256}
+    assert cfg.effective_decay_steps == 2000
+    assert cfg.mixed_precision and not cfg.tensorboard
+    assert cfg.batch_size == 16 and cfg.patch_size == 48  # paper defaults untouched
+
+
+def test_sigma_forms(tmp_path):
+    base = ("dn_gray", "--train-dir", str(tmp_path), "--out", "o")
+    assert train_cli.config_from_args(_parse(*base, "--sigma", "25")).sigma == 25.0
+    assert train_cli.config_from_args(_parse(*base, "--sigma", "0-75")).sigma == [0.0, 75.0]
+    with pytest.raises(SystemExit):
+        _parse(*base, "--sigma", "abc")
+
+
+def test_config_file_with_command_line_override(tmp_path):
+    (tmp_path / "run.yaml").write_text(
+        f"task: sr_x2\ntrain_dir: {tmp_path}\nout: {tmp_path / 'o'}\nsteps: 50\n"
+        "model:\n  n_feats: 8\n  n_resgroups: 2\n")
+    cfg = train_cli.config_from_args(_parse("--config", str(tmp_path / "run.yaml"),
+                                            "--steps", "70", "--n-feats", "12"))
+    assert cfg.task == "sr_x2" and cfg.steps == 70
+    assert cfg.model == {"n_feats": 12, "n_resgroups": 2}
+
+
+def test_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="give a task"):
+        train_cli.config_from_args(_parse("--train-dir", str(tmp_path), "--out", "o"))
+    with pytest.raises(ConfigError, match="training folder not found"):
+        train_cli.config_from_args(_parse("dn_rgb", "--train-dir", str(tmp_path / "x"),
+                                          "--out", "o"))
+
+
+def test_script_runs_and_reports_errors(tmp_path):
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "dn_rgb",
+                          "--train-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2
+    assert "train.py: error: training folder not found" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_rnan_train_end_to_end(tmp_path):
+    pytest.importorskip("tensorflow")
+    from PIL import Image
+
+    from rnan_keras.cli.main import main
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(2):
+        Image.new("L", (24, 24), color=40 + 100 * i).save(tmp_path / "imgs" / f"{i}.png")
+    out = tmp_path / "run"
+    rc = main(["train", "dn_gray", "--train-dir", str(tmp_path / "imgs"), "--out", str(out),
+               "--sigma", "10", "--n-feats", "8", "--n-resgroups", "2", "--patch-size", "16",
+               "--batch-size", "2", "--steps", "2", "--ckpt-every", "2", "--no-tensorboard"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["task"] == "dn_gray"
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == {"n_feats": 8, "n_resgroups": 2} and saved["sigma"] == 10.0
