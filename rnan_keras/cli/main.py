@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "train",
     "restore",
     "eval",
+    "export",
 )
 
 

@@ -1,0 +1,166 @@
+"""Probe inputs cut from a real image, and the figures that compare an export with Keras.
+
+Each probe is a crop of a real photograph, degraded the way the model's task expects
+(AWGN sigma 25, JPEG quality 20 on Y, GRBG mosaic, or Matlab bicubic down-scaling), so the
+parity figures are measured on the inputs the model is made for. For every probe the
+export and the float32 Keras model are compared directly (max / mean absolute difference,
+PSNR of one against the other) and against the clean crop (PSNR of each, and the change).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Verification threshold for float32 exports: max |export - keras| on the 0-255 scale.
+DEFAULT_TOLERANCE = 1e-2
+#: uint8 outputs may differ by one step where Keras' value sits on a rounding boundary.
+UINT8_TOLERANCE = 1.0
+SIGMA = 25.0
+JPEG_QUALITY = 20
+_REFERENCE_SETS = ("Kodak24", "CBSD68", "McMaster", "Set14")
+
+
+@dataclass
+class Probe:
+    """A model input ``image`` (1, H, W, C) and its clean target ``clean`` (1, sH, sW, C)."""
+
+    image: np.ndarray
+    clean: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[2])
+
+
+def default_probe_sizes(tile: int | None) -> list[tuple[int, int]]:
+    """Two odd-sized probes: one within a single tile, one spanning several tiles."""
+    if tile is None:
+        return [(31, 45), (47, 63)]
+    small = (min(tile - 1, 31), min(tile - 1, 45))
+    large = ((tile + tile // 2) | 1, (tile + 2) | 1)
+    return [small, large]
+
+
+def _candidate_images() -> list[Path]:
+    """Real photographs to cut probes from: package assets, then the shared test sets."""
+    here = Path(__file__).resolve().parents[1]
+    found = sorted((here / "assets").glob("*.png"))
+    roots = [os.environ.get("RNAN_SHARED_DIR"), here.parents[1] / "shared", Path("shared")]
+    for root in roots:
+        if not root:
+            continue
+        testsets = Path(root) / "data" / "testsets"
+        for name in _REFERENCE_SETS:
+            found += sorted((testsets / name).glob("*.png"))[:1]
+    return found
+
+
+def synthetic_image(height: int = 256, width: int = 256) -> np.ndarray:
+    """A deterministic RGB test card (gradients, edges, texture), float32 0-255."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 127.5 + 100.0 * np.sin(x / 17.0) * np.cos(y / 23.0)
+    g = 255.0 * (x + y) / float(height + width)
+    b = np.where(((x // 32) + (y // 32)) % 2 == 0, 200.0, 40.0)
+    rng = np.random.default_rng(0)
+    image = np.stack([r, g, b], axis=-1) + rng.normal(0, 8, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.float32)
+
+
+def load_reference_image(image: Any = None) -> tuple[np.ndarray, str]:
+    """``(H, W, C)`` float32 0-255 image and a description of where it came from.
+
+    ``image`` may be a path or an array; by default the first real photograph found (see
+    :func:`_candidate_images`), else :func:`synthetic_image`.
+    """
+    from rnan_keras.data.image_io import read_image
+
+    if image is None:
+        candidates = _candidate_images()
+        if not candidates:
+            return synthetic_image(), "synthetic test card (no real image found)"
+        image = candidates[0]
+    if isinstance(image, str | os.PathLike):
+        array, source = read_image(image), str(image)
+    else:
+        array, source = np.asarray(image), "array"
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.dtype == np.uint16:
+        array = array.astype(np.float32) / 257.0
+    return array.astype(np.float32), source
+
+
+def _crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre crop of ``image`` (HWC), mirrored out if the image is too small."""
+    h, w = image.shape[:2]
+    if h < height or w < width:
+        reps = ((0, max(0, height - h)), (0, max(0, width - w)), (0, 0))
+        image = np.pad(image, reps, mode="symmetric")
+        h, w = image.shape[:2]
+    top, left = (h - height) // 2, (w - width) // 2
+    return image[top : top + height, left : left + width]
+
+
+def make_probes(
+    variant: str | None,
+    scale: int,
+    n_colors: int,
+    sizes: list[tuple[int, int]],
+    image: Any = None,
+    uint8: bool = False,
+) -> tuple[list[Probe], str]:
+    """Degraded probes of the given input ``sizes`` and the image source description."""
+    from rnan_keras.data.degradations import degrade, prepare_clean
+
+    full, source = load_reference_image(image)
+    probes = []
+    for i, (h, w) in enumerate(sizes):
+        crop = _crop(full, h * scale, w * scale)
+        if variant is None:
+            clean = crop[..., :n_colors]
+            degraded = clean
+        else:
+            clean = prepare_clean(variant, crop).numpy()
+            degraded = degrade(
+                variant, clean, sigma=SIGMA, quality=JPEG_QUALITY, seed=i
+            ).numpy()
+        if uint8:
+            degraded = np.clip(np.round(degraded), 0, 255).astype(np.uint8)
+        probes.append(Probe(image=degraded[None], clean=clean[None].astype(np.float32)))
+    return probes, source
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def _num(value: float) -> float | str:
+    """JSON-safe float (``inf`` becomes the string "inf")."""
+    return value if math.isfinite(value) else str(value)
+
+
+def compare(exported: np.ndarray, expected: np.ndarray, probe: Probe) -> dict[str, Any]:
+    """Figures for one probe: differences to Keras and PSNR against the clean crop."""
+    out = exported.astype(np.float64)
+    ref = expected.astype(np.float64)
+    diff = np.abs(out - ref)
+    clean = probe.clean.astype(np.float64)
+    psnr_export = _psnr(np.clip(out, 0, 255), clean)
+    psnr_keras = _psnr(np.clip(ref, 0, 255), clean)
+    return {
+        "input_shape": list(probe.image.shape),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "psnr_vs_keras_db": _num(_psnr(out, ref)),
+        "psnr_keras_db": _num(psnr_keras),
+        "psnr_export_db": _num(psnr_export),
+        "psnr_change_db": _num(psnr_export - psnr_keras),
+        "finite": bool(np.isfinite(out).all()),
+    }
