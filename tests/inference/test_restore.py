@@ -259,3 +259,17 @@ def test_unknown_preset_name():
 def test_pixel_limit(local_rgb):
     with pytest.raises(RNANError, match="limit"):
         restore(_img((20, 20, 3)), local_rgb, max_pixels=100)
+
+
+def test_tile_none_uses_exact_chunked_attention(tiny_rnan):
+    """Whole-image mode under a tiny budget chunks the attention; the result is unchanged."""
+    from rnan_keras.inference.restore import resolve_tile, restore_array
+    from rnan_keras.models.rnan import with_non_local_mode
+
+    x = np.random.default_rng(9).uniform(0, 255, (98, 98, 3)).astype(np.float32)  # N > 96^2
+    tile, runner = resolve_tile(tiny_rnan, 98, 98, "none", max_memory="1M")
+    assert tile is None and runner.rnan_config.chunk_size == 64  # a chunked copy
+    dense = predict_tiled(with_non_local_mode(tiny_rnan, "dense"), x, None)
+    out = restore_array(tiny_rnan, x, tile="none", max_memory="1M")
+    scale = np.abs(dense).max()
+    np.testing.assert_allclose(out / scale, dense / scale, atol=1e-5)
