@@ -147,6 +147,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for key, value in args.model_arg or []:
         model[key] = value
     data["model"] = model
+    if not data.get("task") and data.get("init_preset"):
+        from rnan_keras.presets.registry import get_preset_info
+
+        data["task"] = get_preset_info(data["init_preset"])["variant"]
     if not data.get("task"):
         raise ConfigError("give a task (e.g. 'rnan train dn_rgb ...') or a config file with 'task'")
     return config_from_dict(data).validate()

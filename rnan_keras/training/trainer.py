@@ -87,12 +87,12 @@ def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str
             raise ModelLoadError(f"cannot load {path}: {exc}") from exc
         return src.get_weights(), f"model:{path}"
     if config.init_preset:
-        from rnan_keras import load_preset
+        from rnan_keras.presets.registry import load_preset
 
         src = load_preset(config.init_preset)
         return src.get_weights(), f"preset:{config.init_preset}"
     if config.init_official:
-        from rnan_keras import convert
+        from rnan_keras.convert.official import convert
 
         path = Path(config.init_official)
         if not path.is_file():
@@ -100,6 +100,48 @@ def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str
         src = convert(str(path), config.task)
         return src.get_weights(), f"official:{path}"
     return None, None
+
+
+def _architecture_overrides(full: dict[str, Any]) -> dict[str, Any]:
+    """The build_model overrides of a full RNAN config: fields differing from the defaults."""
+    import dataclasses
+
+    from rnan_keras.models.config import RNANConfig
+
+    skip = {"variant", "n_colors", "scale"}
+    return {f.name: full[f.name] for f in dataclasses.fields(RNANConfig)
+            if f.name in full and f.name not in skip and full[f.name] != f.default}
+
+
+def resolve_start_point(config: TrainConfig) -> TrainConfig:
+    """Fill ``task`` and ``model`` from the fine-tuning start point when they are not given,
+    so ``--init-preset NAME`` alone trains the preset's architecture."""
+    if config.model or not (config.init_preset or config.init_model or config.init_official):
+        return config
+    arch: dict[str, Any] = {}
+    if config.init_preset:
+        from rnan_keras.presets.registry import get_preset_info
+
+        info = get_preset_info(config.init_preset)
+        config.task = config.task or info["variant"]
+        arch = _architecture_overrides({"variant": info["variant"], **info["config"]})
+    elif config.init_official and Path(config.init_official).is_file():
+        from rnan_keras.convert.official import infer_config, load_state_dict
+
+        arch = _architecture_overrides(
+            infer_config(load_state_dict(config.init_official), config.task or None))
+    elif config.init_model and Path(config.init_model).is_file():
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(config.init_model) as z:
+                saved = json.loads(z.read("config.json"))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            saved = {}
+        if saved.get("class_name") == "RNAN":
+            arch = _architecture_overrides(saved.get("config", {}))
+    config.model = arch
+    return config
 
 
 def build_training_model(config: TrainConfig) -> keras.Model:
@@ -152,7 +194,7 @@ def train(config: TrainConfig, *, train_dataset: tf.data.Dataset | None = None,
     float32 0-255); ``stream`` receives progress output (default stdout). Raises
     :class:`TrainingDivergedError` if the loss becomes NaN/inf (checkpoints stay valid).
     """
-    config.validate()
+    config = resolve_start_point(config).validate()
     out = Path(config.out)
     previous_policy = keras.mixed_precision.global_policy()
     strategy = make_strategy(config.strategy)

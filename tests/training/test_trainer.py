@@ -142,10 +142,30 @@ def test_init_model_fine_tunes_from_keras_file(tiny_config, tmp_path):
     keras.utils.set_random_seed(123)
     src_model = build_model("dn_rgb", n_feats=8, n_resgroups=2)
     src_model.save(tmp_path / "src.keras")
-    cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "ft"),
+    # No model overrides given: the architecture is read from the .keras file.
+    cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "ft"), model={},
                       init_model=str(tmp_path / "src.keras"))
     summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
     assert summary["init_from"].startswith("model:")
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert saved["model"] == {"n_feats": 8, "n_resgroups": 2}
     ft = keras.models.load_model(tmp_path / "ft" / "model.keras")
     for a, b in zip(ft.get_weights(), src_model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_official_checkpoint_start_point_resolves_architecture(shared_dir, tmp_path):
+    from rnan_keras.training.config import TrainConfig
+    from rnan_keras.training.trainer import _load_init_source, resolve_start_point
+
+    npz = shared_dir / "reference" / "official" / "dn_rgb_small.npz"
+    if not npz.is_file():
+        pytest.skip("official fixture missing")
+    cfg = resolve_start_point(TrainConfig(task="dn_rgb", init_official=str(npz)))
+    facts = json.loads((npz.parent / "official_facts.json").read_text())
+    assert cfg.model["n_feats"] == 16
+    assert cfg.model.get("n_resgroups", 10) == 10
+    weights, source = _load_init_source(cfg)
+    assert source.startswith("official:")
+    n_params = sum(int(np.prod(w.shape)) for w in weights)
+    assert n_params == facts["variants"]["dn_rgb"]["param_count_small"]
