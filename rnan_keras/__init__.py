@@ -10,6 +10,9 @@ Public API (imported lazily, so ``import rnan_keras`` stays cheap):
 - :func:`export` -- export to SavedModel, TFLite or ONNX with parity checks.
 
 Every model takes and returns NHWC float32 images on the 0-255 scale.
+
+Importing the package registers every Keras layer and the ``RNAN`` model class with Keras
+serialisation, so ``keras.models.load_model("model.keras")`` works after ``import rnan_keras``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from rnan_keras import layers as _layers  # noqa: F401 -- registers serialisable layers
+from rnan_keras.models import rnan as _rnan  # noqa: F401 -- registers the RNAN model class
 from rnan_keras.version import __version__
 
 _LAZY = {
