@@ -279,6 +279,11 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             ds = make_train_dataset(config, seed=config.seed + start_step)
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
+        if config.strategy == "multi-worker":  # patches are synthesised: shard by element
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = \
+                tf.data.experimental.AutoShardPolicy.DATA
+            ds = ds.with_options(options)
         model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
                   steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
                   shuffle=False)
