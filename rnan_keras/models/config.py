@@ -67,6 +67,11 @@ class RNANConfig:
     DN / CAR / demosaic model is the identity (used for the short CPU-trained presets; the
     official code uses PyTorch's default init). Non-local ``W`` convs start at zero as in
     the official code. Initialisation never changes the parameter count.
+
+    ``sr_bicubic_skip=True`` (SR only, not in the official model) adds a fixed bicubic
+    up-sampling of the input to the output, so the network learns only the residual over
+    bicubic. It has no weights (same parameter count) and is used by the shipped SR
+    presets, which get only a short CPU training.
     """
 
     variant: str = "dn_rgb"
@@ -88,6 +93,7 @@ class RNANConfig:
     max_dense_positions: int = 96 * 96
     rgb_range: float = 255.0
     zero_init_tail: bool = False
+    sr_bicubic_skip: bool = False
 
     @property
     def task(self) -> str:
@@ -104,6 +110,8 @@ class RNANConfig:
             raise ConfigError(f"n_feats must be >= 2, got {self.n_feats}")
         if self.n_colors not in (1, 3, 4):
             raise ConfigError(f"n_colors must be 1, 3 or 4, got {self.n_colors}")
+        if self.sr_bicubic_skip and self.task != "sr":
+            raise ConfigError("sr_bicubic_skip applies to SR variants only")
         if self.task == "sr" and self.n_colors != 3:
             raise ConfigError("SR variants use 3 colour channels (mean shift is RGB)")
         for name in ("pre_blocks", "trunk_blocks", "post_blocks", "mask_down_blocks"):

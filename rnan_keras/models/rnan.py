@@ -5,6 +5,7 @@ Data flow (official ``RNAN.forward``)::
     DN / CAR / demosaic:  y = x + tail(body_nl_high(body(body_nl_low(head(x)))))
     SR:                   s = sub_mean(x); h = head(s)
                           y = add_mean(tail(upsample(body_nl_high(body(body_nl_low(h))) + h)))
+                          [+ bicubic(s) inside add_mean when ``sr_bicubic_skip``]
 
 ``body`` is ``n_resgroups - 2`` local attention groups followed by a 3x3 conv. Inputs and
 outputs are NHWC float32 on the 0-255 scale (the model never divides by 255). Any H and W
@@ -20,6 +21,7 @@ import keras
 
 from rnan_keras.layers import (
     AttentionGroup,
+    BicubicUpsample,
     CropToReference,
     MeanShift,
     PadToMultiple,
@@ -63,6 +65,7 @@ class RNAN(keras.Model):
         x = PadToMultiple(2, name="pad")(inputs)
         if cfg.task == "sr":
             x = MeanShift(-1, rgb_range=cfg.rgb_range, name="sub_mean", dtype="float32")(x)
+            skip = BicubicUpsample(cfg.scale, name="bicubic")(x) if cfg.sr_bicubic_skip else None
         head = keras.layers.Conv2D(f, 3, padding="same", name="head")(x)
 
         nl_mask = "non_local" if cfg.use_non_local else "local"
@@ -81,6 +84,8 @@ class RNAN(keras.Model):
             h = keras.layers.Add(name="long_skip")([h, head])
             h = Upsampler(f, cfg.scale, name="upsampler")(h)
             h = tail(h)
+            if skip is not None:
+                h = keras.layers.Add(name="bicubic_skip", dtype="float32")([h, skip])
             y = MeanShift(+1, rgb_range=cfg.rgb_range, name="add_mean", dtype="float32")(h)
         else:
             h = tail(h)
