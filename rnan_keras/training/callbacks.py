@@ -200,14 +200,17 @@ class ProgressReporter(keras.callbacks.Callback):
             return
         if st.step % self.every and st.step < st.total_steps:
             return
-        rate = (st.step - self._s0) / max(1e-9, time.monotonic() - self._t0)
+        now = time.monotonic()
+        # Rate over the last interval (the first one includes tracing), ETA from it.
+        rate = (st.step - self._s0) / max(1e-9, now - self._t0)
+        self._t0, self._s0 = now, st.step
         eta = (st.total_steps - st.step) / rate if rate > 0 else float("nan")
         parts = [f"step {st.step}/{st.total_steps}"]
         parts += [f"{k} {v}" for k, v in self._postfix().items()]
         parts.append(f"lr {current_lr(self.model.optimizer):.3g}")
         parts.append(f"{rate:.3g} steps/s")
         if math.isfinite(eta):
-            parts.append(f"eta {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+            parts.append(f"eta {format_duration(eta)}")
         print("  ".join(parts), file=self.stream, flush=True)
 
     def on_train_end(self, logs=None):
@@ -264,6 +267,12 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         st = self.state
         if st.step % self.every == 0 or st.step >= st.total_steps:
             self.save()
+
+
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` with unbounded hours (``27:03:09``), for ETAs of long runs."""
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def append_csv_row(path: Path, row: dict[str, Any]) -> None:

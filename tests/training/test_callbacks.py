@@ -44,6 +44,11 @@ def test_plain_progress_lines():
     assert "loss 5" in lines[-1] and "psnr 25.00" in lines[-1] and "steps/s" in lines[-1]
 
 
+def test_format_duration_beyond_a_day():
+    assert cb.format_duration(0) == "0:00:00"
+    assert cb.format_duration(48 * 3600 + 4 * 60 + 16.4) == "48:04:16"
+
+
 def test_tqdm_progress_bar():
     state = cb.RunState(step=3, total_steps=8)  # resumed at step 3
     out = io.StringIO()
