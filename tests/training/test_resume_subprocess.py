@@ -25,6 +25,7 @@ def _cmd(train_dir, out, steps) -> list[str]:
             "--lr-decay-steps", "4", "--no-tensorboard"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_kill_9_then_resume(train_dir, tmp_path):
     out = tmp_path / "run"
