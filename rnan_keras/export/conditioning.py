@@ -29,7 +29,7 @@ def conditioned_random_model(variant: str = "dn_rgb", seed: int = 0, **overrides
     model = build_model(variant, **overrides)
     weights = []
     for var in model.weights:
-        value = var.numpy()
+        value = getattr(var, "value", var).numpy()
         top = var.path.split("/")[0]
         if var.path.endswith("kernel") and top not in _FIXED:
             value = value * {"head": HEAD_GAIN, "tail": TAIL_GAIN}.get(top, BODY_GAIN)

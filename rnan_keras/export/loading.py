@@ -16,8 +16,9 @@ from rnan_keras.export.manifest import check_checksum, read_manifest
 class ExportedModel:
     """An export opened in its own runtime (TensorFlow, LiteRT or onnxruntime).
 
-    Call it with ``(H, W, C)`` or ``(B, H, W, C)`` images (float32 on 0-255, or uint8 for a
-    uint8 export); it returns the same rank, ``scale`` times larger for SR.
+    Call it with ``(H, W, C)`` or ``(B, H, W, C)`` images on 0-255 (any numeric dtype: they
+    are converted to the export's input dtype, rounded and clipped for a uint8 export); it
+    returns the same rank, ``scale`` times larger for SR, in the export's output dtype.
     """
 
     def __init__(self, path: Path, manifest: dict[str, Any], runner: Any) -> None:
@@ -40,7 +41,9 @@ class ExportedModel:
                 f"this export takes {channels}-channel images, got shape {array.shape}"
             )
         batch = array if array.ndim == 4 else array[None]
-        out = self.runner(batch)
+        if self.runner.input_dtype == np.uint8 and batch.dtype != np.uint8:
+            batch = np.clip(np.round(batch), 0, 255).astype(np.uint8)
+        out = self.runner(np.ascontiguousarray(batch, dtype=self.runner.input_dtype))
         return out if array.ndim == 4 else out[0]
 
     def __repr__(self) -> str:

@@ -232,6 +232,10 @@ def test_uint8_savedmodel_and_overwrite(dn_model, tmp_path):
     assert got.dtype == np.uint8
     want = np.clip(np.round(dn_model(x.astype(np.float32)).numpy()), 0, 255)
     assert np.abs(got.astype(np.float32) - want).max() <= 1
+    # load_exported rounds and clips float input for a uint8 export.
+    loaded = load_exported(target)
+    np.testing.assert_array_equal(loaded(x[0].astype(np.float32) + 0.3), got[0])
+    assert loaded(np.full((4, 6, 3), 300.0))[0].dtype == np.uint8
 
 
 def test_failed_verification_writes_nothing(dn_model, tmp_path, monkeypatch):

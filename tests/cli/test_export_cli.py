@@ -1,0 +1,68 @@
+"""Tests of ``rnan export`` (rnan_keras/cli/export.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rnan_keras.cli.main import main
+from rnan_keras.export.manifest import manifest_path, sha256_of
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from rnan_keras.export.conditioning import conditioned_random_model
+
+    path = tmp_path_factory.mktemp("model") / "tiny_dn.keras"
+    conditioned_random_model("dn_rgb", n_feats=8, n_resgroups=2).save(path)
+    return path
+
+
+def test_export_model_file_to_tflite(model_file, tmp_path, capsys):
+    out = tmp_path / "tiny.tflite"
+    argv = ["export", "--model", str(model_file), "--format", "tflite", "-o", str(out),
+            "--tile", "24", "--overlap", "4", "--probe-size", "17x23", "--json"]
+    assert main(argv) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["format"] == "tflite" and manifest["variant"] == "dn_rgb"
+    assert manifest["sha256"] == sha256_of(out)
+    assert json.loads(manifest_path(out).read_text()) == manifest
+    probe = manifest["parity"]["probes"][0]
+    assert probe["input_shape"] == [1, 17, 23, 3] and probe["max_abs_diff"] <= 1e-2
+
+    # Same target again: refused without --overwrite, with a one-line error.
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--model", "missing.keras", "--format", "onnx"], "not found"),
+        (["--preset", "no_such_preset", "--format", "onnx"], "no_such_preset"),
+        (["--model", "MODEL", "--format", "tflite", "--tile", "25"], "even"),
+    ],
+)
+def test_export_errors_are_one_line(model_file, tmp_path, capsys, extra, message):
+    extra = [str(model_file) if a == "MODEL" else a for a in extra]
+    assert main(["export", *extra, "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnan export: error:") and message in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_help_lists_formats(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "savedmodel,tflite,onnx" in out and "serving_default" in out
+
+
+def test_bad_probe_size_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--model", "m.keras", "--format", "onnx", "-o", "x",
+              "--probe-size", "17by23"])
+    assert exc.value.code == 2
+    assert "HxW" in capsys.readouterr().err
