@@ -110,18 +110,24 @@ def _to_official(array: np.ndarray, kind: str) -> np.ndarray:
     return array
 
 
-def _clean_state_dict(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _clean_state_dict(state: Mapping[str, Any], source: str = "state_dict") -> dict[str, np.ndarray]:
     for wrapper in ("state_dict", "model", "params"):
         if wrapper in state and isinstance(state[wrapper], Mapping):
             state = state[wrapper]
     out: dict[str, np.ndarray] = {}
     for key, value in state.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{source}: key {key!r} is not a string")
         if key.startswith("__"):  # fixture inputs / outputs stored beside the weights
             continue
-        key = re.sub(r"^(module\.|model\.)+", "", key)
+        name = re.sub(r"^(module\.|model\.)+", "", key)
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
-        out[key] = np.asarray(value, dtype=np.float32)
+        # Real numbers only (an .npz member that is not a valid .npy file comes back as bytes).
+        array = None if isinstance(value, bytes | str) else np.asarray(value)
+        if array is None or array.dtype.kind not in "biuf":
+            raise CheckpointError(f"{source}: key {key!r} is not a numeric tensor")
+        out[name] = array.astype(np.float32)
     return out
 
 
@@ -152,7 +158,7 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state_dict (mapping), got {type(state).__name__}")
-    return _clean_state_dict(state)
+    return _clean_state_dict(state, source=str(path))
 
 
 def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) -> dict[str, Any]:
@@ -163,7 +169,10 @@ def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) ->
     """
     if "head.0.weight" not in state:
         raise CheckpointError("missing key 'head.0.weight': not an official RNAN state_dict")
-    n_feats, n_colors = state["head.0.weight"].shape[:2]
+    head = np.shape(state["head.0.weight"])
+    if len(head) != 4 or min(head) < 1:
+        raise CheckpointError(f"key 'head.0.weight' has shape {head}, not a conv weight")
+    n_feats, n_colors = head[:2]
     groups = {int(m.group(1)) for k in state if (m := re.match(r"body\.(\d+)\.body\.0\.", k))}
     n_resgroups = len(groups) + 2
     sr = "sub_mean.weight" in state
@@ -171,7 +180,7 @@ def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) ->
         stages = sorted(int(m.group(1)) for k in state if (m := re.match(r"tail\.0\.(\d+)\.weight$", k)))
         if not stages:
             raise CheckpointError("SR checkpoint without up-sampler keys 'tail.0.N.weight'")
-        ratio = state[f"tail.0.{stages[0]}.weight"].shape[0] // n_feats
+        ratio = (np.shape(state[f"tail.0.{stages[0]}.weight"]) or (0,))[0] // n_feats
         scale = 3 if ratio == 9 else 2 ** len(stages)
         inferred = f"sr_x{scale}"
         if variant is not None and variant != inferred:
@@ -190,6 +199,14 @@ def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) ->
             )
     if variant not in VARIANTS:
         raise CheckpointError(f"unknown variant {variant!r}")
+    # Every group ends with an n_feats x n_feats 3x3 conv: a state_dict too small to hold them
+    # is missing tensors (refused before a huge model is built from a crafted header).
+    stored = sum(int(np.size(v)) for v in state.values())
+    if n_resgroups * n_feats * n_feats * 9 > stored:
+        raise CheckpointError(
+            f"the tensors ({stored:,} values) cannot hold an RNAN with n_feats={n_feats} and "
+            f"{n_resgroups} groups: keys or shapes are missing"
+        )
     use_non_local = any(".MB_RB1.0.theta." in k for k in state)
     return {
         "variant": variant,
@@ -210,8 +227,11 @@ def load_official_weights(model: RNAN, state: Mapping[str, np.ndarray], source: 
     if unknown:
         raise CheckpointError(f"{source}: unexpected key {unknown[0]!r} ({len(unknown)} unexpected in all)")
     for key, variable, kind in entries:
-        value = _to_keras(np.asarray(state[key], dtype=np.float32), kind)
-        if tuple(value.shape) != tuple(variable.shape):
+        try:
+            value = _to_keras(np.asarray(state[key], dtype=np.float32), kind)
+        except (ValueError, IndexError):  # wrong number of dimensions
+            value = None
+        if value is None or tuple(value.shape) != tuple(variable.shape):
             raise CheckpointError(
                 f"{source}: key {key!r} has shape {tuple(state[key].shape)}, which does not fit "
                 f"the Keras weight {variable.path} of shape {tuple(variable.shape)}"
@@ -235,7 +255,10 @@ def convert(
     """
     name = str(source) if isinstance(source, str | Path) else "state_dict"
     state = load_state_dict(source) if isinstance(source, str | Path) else _clean_state_dict(source)
-    cfg = infer_config(state, variant)
+    try:
+        cfg = infer_config(state, variant)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from None
     model = build_model(cfg.pop("variant"), **cfg, **overrides)
     load_official_weights(model, state, source=name)
     return model
