@@ -62,7 +62,8 @@ def _load_model(model: Any):
 
         return keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-        raise ModelLoadError(f"cannot load Keras model {path}: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(f"cannot load Keras model {path}: {first}") from None
 
 
 def _versions(extra: dict[str, Any]) -> dict[str, Any]:
