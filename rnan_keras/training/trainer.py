@@ -28,7 +28,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnan_keras.errors import CheckpointError, ConfigError, TrainingDivergedError
+from rnan_keras.errors import (
+    CheckpointError,
+    ConfigError,
+    ImageReadError,
+    TrainingDivergedError,
+)
 from rnan_keras.training import callbacks as cb
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
@@ -82,9 +87,10 @@ def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str
         from rnan_keras.errors import ModelLoadError
 
         try:
-            src = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # keras raises many types for a bad file
-            raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+            src = keras.models.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ModelLoadError(f"cannot load {path}: {first}") from None
         return src.get_weights(), f"model:{path}"
     if config.init_preset:
         from rnan_keras.presets.registry import load_preset
@@ -277,6 +283,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         ds = train_dataset
         if ds is None:
             ds = make_train_dataset(config, seed=config.seed + start_step)
+        stats = getattr(ds, "stats", None)
+        source = "the training dataset" if train_dataset is not None else config.train_dir
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
         if config.strategy == "multi-worker":  # patches are synthesised: shard by element
@@ -287,6 +295,13 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
                   steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
                   shuffle=False)
+        if state.diverged_at is None and state.step < config.steps:
+            # The data ran out: every image failed to decode (the header checks passed).
+            why = f": {stats.skipped[0][1]}" if stats is not None and stats.skipped else ""
+            raise ImageReadError(
+                f"{source}: the training data ran out after {state.step} of "
+                f"{config.steps} steps; no image could be decoded{why}"
+            )
 
     n_params = int(sum(np.prod(w.shape) for w in model.weights))
     summary: dict[str, Any] = {
