@@ -3,7 +3,8 @@
 Each subcommand is a module of :mod:`rnan_keras.cli` exposing ``register(subparsers)``,
 which adds its parser and sets ``func`` (a callable taking the parsed namespace and
 returning an exit code). Errors derived from :class:`rnan_keras.errors.RNANError` are
-printed as one line on stderr with exit code 2; Ctrl-C exits with 130.
+printed as one line on stderr with exit code 2; Ctrl-C exits with 130. Warnings are printed
+as one line each (``rnan COMMAND: warning: ...``), without Python source lines.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rnan_keras.errors import RNANError
@@ -47,12 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str):
+    """A ``warnings.showwarning`` printing ``rnan COMMAND: warning: message`` on one line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"rnan {command}: warning: {text}", file=file or sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            return int(args.func(args) or 0)
     except RNANError as exc:
         print(f"rnan {args.command}: error: {exc}", file=sys.stderr)
         return 2
