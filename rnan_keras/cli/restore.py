@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from rnan_keras.errors import ConfigError, ImageReadError, RNANError
@@ -199,12 +200,18 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(f"rnan restore: {dst} exists, skipped (use --force)", file=sys.stderr)
                 continue
             try:
-                restore(
-                    src, model, sigma=args.sigma, quality=args.quality, scale=args.scale,
-                    tile=tile, ensemble=args.ensemble, overlap=args.overlap,
-                    max_memory=args.max_memory, progress=show, max_pixels=args.max_pixels,
-                    output=dst, device=args.device,
-                )
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", UserWarning)
+                    restore(
+                        src, model, sigma=args.sigma, quality=args.quality, scale=args.scale,
+                        tile=tile, ensemble=args.ensemble, overlap=args.overlap,
+                        max_memory=args.max_memory, progress=show, max_pixels=args.max_pixels,
+                        output=dst, device=args.device,
+                    )
+                for w in caught:  # one line each, naming the image
+                    if not issubclass(w.category, DeprecationWarning | PendingDeprecationWarning
+                                      | FutureWarning):
+                        tqdm.write(f"rnan restore: warning: {src}: {w.message}", file=sys.stderr)
                 done += 1
             except RNANError as exc:
                 if single:
