@@ -199,6 +199,7 @@ def test_sr_parity_tflite(sr_export, sr_model, size):
     assert sr_export.manifest["scale"] == 2
 
 
+@pytest.mark.slow
 def test_tflite_reduced_precision_is_reported(dn_model, tmp_path):
     shas = {}
     for quant in ("float16", "dynamic_int8"):

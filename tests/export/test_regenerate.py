@@ -19,6 +19,7 @@ def regenerate():
     return module
 
 
+@pytest.mark.slow
 def test_regenerate_model_file_then_check(regenerate, dn_model, tmp_path, capsys):
     model_file = tmp_path / "tiny_dn.keras"
     dn_model.save(model_file)

@@ -37,11 +37,15 @@ def _walk(layer):
         yield from _walk(sub)
 
 
+@pytest.fixture(scope="module")
+def dn_serving(dn_model):
+    return ServingModule(dn_model, ServingSpec(tile=TILE, overlap=OVERLAP))
+
+
 @pytest.mark.parametrize("shape", [(17, 23), (1, 1), (24, 24)])
-def test_serve_within_one_tile_equals_keras(dn_model, shape):
-    module = ServingModule(dn_model, ServingSpec(tile=TILE, overlap=OVERLAP))
+def test_serve_within_one_tile_equals_keras(dn_model, dn_serving, shape):
     x = make_image(*shape, batch=2)
-    out = module.serve(tf.constant(x))[OUTPUT_NAME].numpy()
+    out = dn_serving.serve(tf.constant(x))[OUTPUT_NAME].numpy()
     np.testing.assert_allclose(out, dn_model(x).numpy(), atol=1e-3)
 
 
@@ -63,11 +67,10 @@ def test_uint8_serving_rounds_and_clips(dn_model):
     np.testing.assert_array_equal(out, expected_output(dn_model, x, module.spec))
 
 
-def test_expected_output_tiles_large_inputs(dn_model):
-    spec = ServingSpec(tile=TILE, overlap=OVERLAP)
+def test_expected_output_tiles_large_inputs(dn_model, dn_serving):
     x = make_image(24, 40)
-    tiled = expected_output(dn_model, x, spec)
-    np.testing.assert_allclose(ServingModule(dn_model, spec)(x), tiled, atol=1e-3)
+    tiled = expected_output(dn_model, x, dn_serving.spec)
+    np.testing.assert_allclose(dn_serving(x), tiled, atol=1e-3)
     # The tiled result is close to, but not the same as, whole-image attention.
     assert np.abs(tiled - dn_model(x).numpy()).max() > 1e-4
 
