@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "rgb2ycbcr with a border of the scale cropped (SR). SSIM uses the 11x11 Gaussian "
             "window (sigma 1.5) on 0-255 data, like Matlab/BasicSR."
         ),
-        epilog="Exit codes: 0 done, 2 bad arguments, data or model, 130 interrupted.",
+        epilog="Exit codes: 0 done, 1 done but some files could not be read (each reported "
+        "and left out of the mean), 2 bad arguments, data or model, 130 interrupted.",
     )
     parser.add_argument("--task", required=True, choices=TASKS, help="what the model restores")
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of clean images")
@@ -113,4 +114,9 @@ def run(args: argparse.Namespace) -> int:
     print(result.to_markdown())
     if not args.quiet:
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    skipped = result.settings.get("skipped") or []
+    if skipped:  # each was reported on its own line as it was skipped
+        print(f"rnan eval: {len(skipped)} unreadable file(s) skipped; the mean covers "
+              f"{len(result.images)} image(s)", file=sys.stderr)
+        return 1
     return 0

@@ -134,6 +134,10 @@ class EvalResult:
             f"| **mean** | | {f(m['baseline_psnr'], 2)} | {f(m['baseline_ssim'], 4)} | "
             f"**{f(m['psnr'], 2)}** | **{f(m['ssim'], 4)}** | {f(m['seconds'], 1)} |"
         )
+        skipped = s.get("skipped") or []
+        if skipped:
+            names = ", ".join(Path(str(path)).name for path, _ in skipped)
+            lines += ["", f"Skipped {len(skipped)} unreadable file(s), not in the mean: {names}."]
         return "\n".join(lines) + "\n"
 
 
@@ -239,6 +243,8 @@ def evaluate(
             on_image(record)
         if len(kept) < keep:
             kept.append((name, degraded, out, clean))
+    stats = getattr(dataset, "stats", None)  # files that could not be read were skipped
+    result.settings["skipped"] = [list(item) for item in stats.skipped] if stats else []
     return result, kept
 
 
