@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -216,8 +217,13 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
             return pil_to_array(image, source=str(path))
     except (ImageReadError, InvalidImageError):
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{path}: {_short(exc)}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, at twice our limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageTooLargeError(
+            f"{path}: image declares {declared}, above the limit of {limit:,} "
+            "(raise it with max_pixels= or RNAN_MAX_PIXELS)"
+        ) from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
     except MemoryError:
