@@ -7,7 +7,8 @@ input                  output
 =====================  ======================================================================
 path (str / Path)      numpy array as :func:`~rnan_keras.data.image_io.read_image` returns
                        (or, with ``output=``, the file written and its path returned)
-PIL image              PIL image (L / LA / RGB / RGBA / I;16 like the input's colour layout)
+PIL image              PIL image (L / LA / RGB / RGBA / I;16 like the input's colour layout;
+                       16-bit colour results, which PIL cannot hold, become 8-bit RGB)
 numpy array            numpy array of the same dtype and layout: ``(H, W)`` or ``(H, W, C)``,
                        ``C`` in 1..4 (2 and 4 carry alpha); uint8, uint16, other integer types
                        holding 0..255, or float on the 0-255 scale (returned clipped to 0-255)
@@ -536,9 +537,15 @@ def _to_pil(arr: np.ndarray):
 
     c = arr.shape[2]
     if arr.dtype == np.uint16:
-        if c != 1:
-            raise InvalidImageError("PIL cannot hold 16-bit colour images; pass a numpy array")
-        return Image.fromarray(np.ascontiguousarray(arr[:, :, 0]))  # mode I;16
+        if c == 1:
+            return Image.fromarray(np.ascontiguousarray(arr[:, :, 0]))  # mode I;16
+        # A 16-bit gray PIL image given to a colour model: PIL has no 16-bit colour mode.
+        warnings.warn(
+            "PIL cannot hold 16-bit colour images: the result is reduced to 8 bits "
+            "(pass a numpy array to keep 16 bits)",
+            stacklevel=3,
+        )
+        arr = np.floor(arr.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
     if arr.dtype != np.uint8:
         arr = np.floor(np.clip(arr, 0, 255) + 0.5).astype(np.uint8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
