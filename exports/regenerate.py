@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.check:
         return check(args.out)
-    regenerate(args)
+    from rnan_keras.cli.export import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():  # a kill cleans the staging folders up
+        regenerate(args)
     return 0
 
 

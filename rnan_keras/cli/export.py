@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
+import threading
+from collections.abc import Iterator
 
 DESCRIPTION = """\
 Export a model (a shipped preset or a .keras file) to SavedModel, TFLite or ONNX. The
@@ -105,7 +109,40 @@ def _fmt(value) -> str:
     return "inf" if math.isinf(value) else f"{value:.3g}"
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the staging folder is cleaned up on kill.
+
+    An interrupt that lands inside an import or a converter may come out as another error
+    (e.g. ``ImportError: initialization failed``, then wrapped in ``ExportError``); if a
+    signal was received, any error leaving the block is reported as the interrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def handler(signum, frame) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except Exception:
+        if received:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run(args: argparse.Namespace) -> int:
+    with sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnan_keras.export.exporter import export
 
     result = export(

@@ -47,17 +47,22 @@ def default_probe_sizes(tile: int | None) -> list[tuple[int, int]]:
     return [small, large]
 
 
-def _candidate_images() -> list[Path]:
-    """Real photographs to cut probes from: package assets, then the shared test sets."""
-    here = Path(__file__).resolve().parents[1]
-    found = sorted((here / "assets").glob("*.png"))
-    roots = [os.environ.get("RNAN_SHARED_DIR"), here.parents[1] / "shared", Path("shared")]
+def _candidate_images() -> list[tuple[Path, Path]]:
+    """Real photographs to cut probes from, as ``(file, root it is described relative to)``.
+
+    The shared benchmark sets come first (768x512 Kodak images hold even the x4 SR probes
+    without mirroring), then the packaged assets.
+    """
+    package = Path(__file__).resolve().parents[1]
+    found: list[tuple[Path, Path]] = []
+    roots = [os.environ.get("RNAN_SHARED_DIR"), package.parents[1] / "shared", Path("shared")]
     for root in roots:
         if not root:
             continue
         testsets = Path(root) / "data" / "testsets"
         for name in _REFERENCE_SETS:
-            found += sorted((testsets / name).glob("*.png"))[:1]
+            found += [(f, Path(root)) for f in sorted((testsets / name).glob("*.png"))[:1]]
+    found += [(f, package.parent) for f in sorted((package / "assets").glob("*.png"))]
     return found
 
 
@@ -76,7 +81,8 @@ def load_reference_image(image: Any = None) -> tuple[np.ndarray, str]:
     """``(H, W, C)`` float32 0-255 image and a description of where it came from.
 
     ``image`` may be a path or an array; by default the first real photograph found (see
-    :func:`_candidate_images`), else :func:`synthetic_image`.
+    :func:`_candidate_images`; described by its path relative to the shared folder or the
+    repository), else :func:`synthetic_image`.
     """
     from rnan_keras.data.image_io import read_image
 
@@ -84,16 +90,21 @@ def load_reference_image(image: Any = None) -> tuple[np.ndarray, str]:
         candidates = _candidate_images()
         if not candidates:
             return synthetic_image(), "synthetic test card (no real image found)"
-        image = candidates[0]
+        file, root = candidates[0]
+        return _as_float(read_image(file)), file.relative_to(root).as_posix()
     if isinstance(image, str | os.PathLike):
         array, source = read_image(image), str(image)
     else:
         array, source = np.asarray(image), "array"
+    return _as_float(array), source
+
+
+def _as_float(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.dtype == np.uint16:
         array = array.astype(np.float32) / 257.0
-    return array.astype(np.float32), source
+    return array.astype(np.float32)
 
 
 def _crop(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -66,3 +66,29 @@ def test_bad_probe_size_is_a_usage_error(capsys):
               "--probe-size", "17by23"])
     assert exc.value.code == 2
     assert "HxW" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_during_export_leaves_nothing(model_file, tmp_path):
+    """A killed export (SIGTERM) removes its staging folder and writes no file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    cmd = [sys.executable, "-m", "rnan_keras.cli.main", "export", "--model", str(model_file),
+           "--format", "onnx", "-o", str(out_dir / "m.onnx"), "--tile", "24", "--overlap", "4",
+           "--probe-size", "17x23"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 120
+    while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "export finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-500:]
+    assert list(out_dir.iterdir()) == []
