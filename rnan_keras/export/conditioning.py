@@ -5,8 +5,9 @@ A freshly initialised RNAN on the 0-255 scale is numerically chaotic: activation
 algorithm, a different summation order) moves outputs by more than 1 on 0-255 -- so an
 export cannot be compared with Keras at the 1e-2 level. Trained models are far better
 behaved. :func:`conditioned_random_model` rescales the random kernels (head by 10/255, tail
-by 30, every other kernel by 0.5; the RGB mean shifts are kept) so that the output moves by about as much as the input
-(a 1e-2 input change moves a ``dn_rgb`` output by ~1e-2) while still depending on it.
+by 30, every other kernel by 0.5; the RGB mean shifts are kept) so that the output moves
+by about as much as the input (a 1e-2 input change moves a ``dn_rgb`` output by ~1e-2)
+while still depending on it.
 """
 
 from __future__ import annotations

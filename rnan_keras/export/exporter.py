@@ -179,10 +179,13 @@ def export(
 
     target = Path(path)
     if target.exists() and not overwrite:
-        raise ExportError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+        raise ExportError(
+            f"{target} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
     model = _load_model(model)
     info = model_info(model)
-    sizes = [tuple(int(v) for v in s) for s in (probe_sizes or parity.default_probe_sizes(spec.tile))]
+    sizes = probe_sizes or parity.default_probe_sizes(spec.tile, info["variant"])
+    sizes = [(int(h), int(w)) for h, w in sizes]
     probes, source = parity.make_probes(
         info["variant"], info["scale"], info["n_colors"], sizes, reference_image, spec.uint8
     )

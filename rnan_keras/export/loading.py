@@ -34,7 +34,9 @@ class ExportedModel:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         array = np.asarray(image)
         if array.ndim not in (3, 4):
-            raise InvalidImageError(f"expected an (H, W, C) or (B, H, W, C) image, got {array.shape}")
+            raise InvalidImageError(
+                f"expected an (H, W, C) or (B, H, W, C) image, got {array.shape}"
+            )
         channels = self.manifest.get("n_colors")
         if channels is not None and array.shape[-1] != channels:
             raise InvalidImageError(

@@ -76,7 +76,8 @@ def core_model(model: keras.Model) -> keras.Model:
     ``(B, h, w, C)`` with even h, w -> ``(B, s*h, s*w, C)``. For a model without those
     layers the model itself is returned (it must then accept the tiles it is given).
     """
-    if getattr(model, "rnan_config", None) is not None and model.rnan_config.non_local_mode != "dense":
+    cfg = getattr(model, "rnan_config", None)
+    if cfg is not None and cfg.non_local_mode != "dense":
         from rnan_keras.models.rnan import with_non_local_mode
 
         model = with_non_local_mode(model, "dense")

@@ -77,7 +77,8 @@ def test_pad_to_even_repeats_last_row_and_column():
     x = _image(3, 5, c=2)
     got = pad_to_even(tf.constant(x)).numpy()
     assert got.shape == (1, 4, 6, 2)
-    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), mode="symmetric"))
+    want = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), mode="symmetric")
+    np.testing.assert_array_equal(got, want)
     one = pad_to_even(tf.constant(_image(1, 1))).numpy()
     assert one.shape == (1, 2, 2, 3) and (one == one[:, :1, :1]).all()
 
