@@ -88,7 +88,7 @@ def regenerate(args: argparse.Namespace) -> list[dict]:
                 print(f"FAILED {target}: {exc}", file=sys.stderr)
                 failures += 1
                 continue
-            entries.append(_entry(result, name, key))
+            entries.append(_entry(result, name, key, _weights_sha(source)))
             probes = result.manifest["parity"]["probes"]
             print(f"wrote {target.relative_to(args.out)}: max |diff| "
                   f"{max(p['max_abs_diff'] for p in probes):.3g}", flush=True)
@@ -98,11 +98,21 @@ def regenerate(args: argparse.Namespace) -> list[dict]:
     return entries
 
 
-def _entry(result, name: str, key: str) -> dict:
+def _weights_sha(source) -> str | None:
+    """sha256 of a preset's weights file (from the registry), to detect stale exports."""
+    if isinstance(source, tuple):
+        from rnan_keras.presets.registry import get_preset_info
+
+        return get_preset_info(source[1]).get("sha256")
+    return None
+
+
+def _entry(result, name: str, key: str, weights_sha: str | None) -> dict:
     m = result.manifest
     return {
         "model": name, "export": key, "format": m["format"], "quantization": m["quantization"],
         "path": f"{name}/{result.path.name}", "sha256": m["sha256"], "variant": m["variant"],
+        "preset_weights_sha256": weights_sha,
         "max_abs_diff": max(p["max_abs_diff"] for p in m["parity"]["probes"]),
         "psnr_change_db": [p["psnr_change_db"] for p in m["parity"]["probes"]],
     }
@@ -125,8 +135,17 @@ def _write_index(out: Path, entries: list[dict]) -> None:
     os.replace(tmp, index)
 
 
+def _current_weights_sha(name: str) -> str | None:
+    try:
+        from rnan_keras.presets.registry import get_preset_info
+
+        return get_preset_info(name).get("sha256")
+    except Exception:  # noqa: BLE001 - no registry / preset removed: nothing to compare
+        return None
+
+
 def check(out: Path) -> int:
-    """Open every export listed in index.json after checking its sha256."""
+    """Open every export listed in index.json after checking its sha256 (and staleness)."""
     from rnan_keras.errors import RNANError
     from rnan_keras.export import load_exported
 
@@ -138,10 +157,16 @@ def check(out: Path) -> int:
     for entry in json.loads(index.read_text())["exports"]:
         try:
             load_exported(out / entry["path"])
-            print(f"ok   {entry['path']}")
         except RNANError as exc:
             print(f"BAD  {entry['path']}: {exc}")
             bad += 1
+            continue
+        recorded = entry.get("preset_weights_sha256")
+        if recorded and _current_weights_sha(entry["model"]) not in (None, recorded):
+            print(f"STALE {entry['path']}: the preset's weights changed; regenerate it")
+            bad += 1
+        else:
+            print(f"ok   {entry['path']}")
     return 1 if bad else 0
 
 
