@@ -13,6 +13,7 @@ files (exported under the file's stem).
 Usage::
 
     python exports/regenerate.py                      # every small preset, 3 formats
+    python exports/regenerate.py --force              # even those that are up to date
     python exports/regenerate.py --preset dn_rgb_small --formats onnx
     python exports/regenerate.py --model runs/dn/best.keras --out /tmp/exports
     python exports/regenerate.py --check              # verify the files against manifests
@@ -71,14 +72,21 @@ def regenerate(args: argparse.Namespace) -> list[dict]:
     from rnan_keras.export import export
 
     entries, failures = [], 0
+    existing = _read_index(args.out)
     for name, source in _sources(args):
+        keys = [k for k in args.formats
+                if args.force or not _up_to_date(args.out, existing.get((name, k)), source)]
+        for key in sorted(set(args.formats) - set(keys)):
+            print(f"up to date: {existing[(name, key)]['path']}")
+        if not keys:
+            continue
         try:
             model = _load(source)
         except RNANError as exc:
             print(f"skip {name}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        for key in args.formats:
+        for key in keys:
             quant, pattern = FORMAT_FILES[key]
             fmt = key.split("_")[0]
             target = args.out / name / pattern.format(name=name)
@@ -118,11 +126,37 @@ def _entry(result, name: str, key: str, weights_sha: str | None) -> dict:
     }
 
 
+def _read_index(out: Path) -> dict[tuple[str, str], dict]:
+    index = out / "index.json"
+    data = json.loads(index.read_text()) if index.is_file() else {"exports": []}
+    return {(e["model"], e["export"]): e for e in data.get("exports", [])}
+
+
+def _up_to_date(out: Path, entry: dict | None, source) -> bool:
+    """An export of a preset whose weights did not change and whose file is intact.
+
+    (SavedModel and ONNX bytes differ between runs, so unchanged exports are not rewritten
+    -- that would only churn the repository.)
+    """
+    if entry is None or not entry.get("preset_weights_sha256"):
+        return False
+    if _weights_sha(source) != entry["preset_weights_sha256"]:
+        return False
+    from rnan_keras.errors import RNANError
+    from rnan_keras.export.manifest import check_checksum, read_manifest
+
+    try:
+        path = out / entry["path"]
+        check_checksum(path, read_manifest(path))
+    except RNANError:
+        return False
+    return True
+
+
 def _write_index(out: Path, entries: list[dict]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     index = out / "index.json"
-    old = json.loads(index.read_text()) if index.is_file() else {"exports": []}
-    keep = {(e["model"], e["export"]): e for e in old.get("exports", [])}
+    keep = _read_index(out)
     keep.update({(e["model"], e["export"]): e for e in entries})
     data = {"exports": sorted(keep.values(), key=lambda e: (e["model"], e["export"]))}
     fd, tmp = tempfile.mkstemp(prefix=".index.json.", dir=out)
@@ -180,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="default preset selection: at most this many parameters")
     p.add_argument("--out", type=Path, default=HERE, help="exports folder (default: here)")
     p.add_argument("--check", action="store_true", help="only verify the existing exports")
+    p.add_argument("--force", action="store_true",
+                   help="re-export presets whose weights and files are unchanged")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.check:
