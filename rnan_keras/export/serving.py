@@ -142,30 +142,18 @@ class ServingModule(tf.Module):
         return self.serve(tf.convert_to_tensor(image))[OUTPUT_NAME].numpy()
 
 
-def expected_output(
-    model: keras.Model, image: np.ndarray, spec: ServingSpec, core: keras.Model | None = None
-) -> np.ndarray:
-    """What an export of ``model`` must return for ``image``, computed eagerly in Keras.
+def expected_output(model: keras.Model, image: np.ndarray, spec: ServingSpec) -> np.ndarray:
+    """What an export of ``model`` must return for ``image``, computed by the Keras model.
 
-    Images no larger than the tile use the plain Keras model; larger ones the same tiling
-    as the exported graph, with ``core`` (default :func:`core_model` of ``model``).
+    This is :func:`rnan_keras.inference.tiling.predict_tiled` (the tiled inference of
+    ``rnan restore``) with the export's tile and overlap: the plain Keras model for images
+    no larger than the tile. An implementation independent of the exported graph.
     """
+    from rnan_keras.inference.tiling import predict_tiled
+
     info = model_info(model)
-    h, w = image.shape[1:3]
-    whole = spec.tile is None or (h + h % 2 <= spec.tile and w + w % 2 <= spec.tile)
-    if whole:
-        y = model(tf.convert_to_tensor(image, tf.float32), training=False)
-        y = np.asarray(y, dtype=np.float32)
-    else:
-        core = core or core_model(model)
-        y = tiled_forward(
-            lambda t: core(t, training=False),
-            tf.convert_to_tensor(image, tf.float32),
-            tile=spec.tile,
-            overlap=spec.overlap,
-            scale=info["scale"],
-            channels=info["n_colors"],
-        ).numpy()
+    x = np.asarray(image, dtype=np.float32)
+    y = predict_tiled(model, x, spec.tile, spec.overlap, scale=info["scale"])
     if spec.uint8:
         y = np.clip(np.round(y), 0, 255).astype(np.uint8)
-    return y
+    return np.asarray(y, dtype=np.uint8 if spec.uint8 else np.float32)

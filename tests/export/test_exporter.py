@@ -3,7 +3,8 @@ runtime -> parity with Keras, manifest, corruption, verify-before-write.
 
 Exports are made once per format (module-scoped fixtures) from tiny, well-conditioned
 random models; tile 24 makes the 17x23 probe a single tile (equal to the plain Keras model)
-and the 24x32 probe two tiles (equal to Keras run with the same tiling).
+and the 24x32 probe two tiles (equal to the Keras model under ``predict_tiled``, the tiled
+inference of ``rnan restore``, with the same tile and overlap).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rnan_keras.errors import ConfigError, ExportError, ModelLoadError
 from rnan_keras.export import load_exported
 from rnan_keras.export.formats import FORMATS, SUFFIXES
 from rnan_keras.export.manifest import manifest_path, sha256_of
-from rnan_keras.export.serving import ServingSpec, expected_output
+from rnan_keras.inference.tiling import predict_tiled
 
 from .conftest import OVERLAP, SIZES, TILE, make_image
 
@@ -53,11 +54,12 @@ def run_native(fmt: str, path, x: np.ndarray) -> np.ndarray:
 
 
 def keras_reference(model, x: np.ndarray) -> np.ndarray:
-    """Plain Keras model when ``x`` fits one tile, else Keras with the export's tiling."""
+    """The Keras model as ``rnan restore`` runs it with the export's tiling (the plain model
+    when ``x`` fits one tile)."""
     h, w = x.shape[1:3]
-    if h + h % 2 <= TILE and w + w % 2 <= TILE:
+    if h <= TILE and w <= TILE:
         return model(x).numpy()
-    return expected_output(model, x, ServingSpec(tile=TILE, overlap=OVERLAP))
+    return predict_tiled(model, x, TILE, OVERLAP)
 
 
 @pytest.fixture(scope="module", params=FORMATS)
