@@ -11,10 +11,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rnan_keras.data.image_io import atomic_write_bytes
 from rnan_keras.errors import ConfigError
 
 TASKS = ("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3", "sr_x4")
@@ -205,22 +205,7 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
