@@ -34,6 +34,8 @@ import tensorflow as tf
 
 SOFTMAX_AXES = ("query", "key")
 MODES = ("auto", "dense", "chunked")
+#: Chunks of the chunked path in flight at once (memory grows with it).
+_PARALLEL_ITERATIONS = 1
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -43,17 +45,23 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def dense_attention(theta: tf.Tensor, phi: tf.Tensor, g: tf.Tensor, softmax_axis: str):
-    """Dense non-local attention. ``theta, phi, g``: (B, N, C) float32 -> (B, N, C)."""
-    f = tf.matmul(theta, phi, transpose_b=True)  # (B, N_query, N_key)
-    p = tf.nn.softmax(f, axis=1 if softmax_axis == "query" else 2)
+    """Dense non-local attention. ``theta, phi, g``: (B, N, C) float32 -> (B, N, C).
+
+    The softmax always runs over the last (contiguous) axis: for ``"query"`` the logits are
+    formed transposed, ``f^T = phi theta^T`` (B, N_key, N_query), and ``y = P g`` is
+    ``matmul(softmax(f^T), g, transpose_a=True)``.
+    """
+    if softmax_axis == "query":
+        p_t = tf.nn.softmax(tf.matmul(phi, theta, transpose_b=True))  # (B, N_key, N_query)
+        return tf.matmul(p_t, g, transpose_a=True)
+    p = tf.nn.softmax(tf.matmul(theta, phi, transpose_b=True))  # (B, N_query, N_key)
     return tf.matmul(p, g)
 
 
 def _split_chunks(x: tf.Tensor, chunk: int) -> tf.Tensor:
     """(B, N, C) -> (K, B, chunk, C), zero-padding N up to a multiple of ``chunk``."""
     n = tf.shape(x)[1]
-    pad = (-n) % chunk
-    x = tf.pad(x, [[0, 0], [0, pad], [0, 0]])
+    x = tf.pad(x, [[0, 0], [0, (-n) % chunk], [0, 0]])
     b, c = tf.shape(x)[0], tf.shape(x)[2]
     x = tf.reshape(x, [b, -1, chunk, c])
     return tf.transpose(x, [1, 0, 2, 3])
@@ -66,42 +74,128 @@ def _merge_chunks(x: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, [b, -1, c])[:, :n]
 
 
+def _chunk_loop(n_chunks, body, loop_vars):
+    """``for k in range(n_chunks): loop_vars = body(k, *loop_vars)`` as one graph loop."""
+    out = tf.while_loop(
+        lambda k, *_: k < n_chunks,
+        lambda k, *v: (k + 1, *body(k, *v)),
+        (tf.constant(0), *loop_vars),
+        parallel_iterations=_PARALLEL_ITERATIONS,
+    )
+    return out[1:]
+
+
+def _array(n_chunks, like):
+    return tf.TensorArray(tf.float32, size=n_chunks, element_shape=like.shape[1:])
+
+
+def _rows_attention(theta, phi, g, chunk):
+    """Key-axis softmax (each query's row sums to one), chunked over queries.
+
+    Forward: rows ``i`` of a query chunk are complete, ``y_I = softmax(theta_I phi^T) g``.
+    Backward (probabilities recomputed per chunk, nothing ``N x N`` kept)::
+
+        dg   += P_I^T dy_I                  dP_I = dy_I g^T
+        D_i   = dy_i . y_i (= sum_j P_ij dP_ij)
+        dS_I  = P_I * (dP_I - D_I)          dtheta_I = dS_I phi,  dphi += dS_I^T theta_I
+    """
+
+    @tf.custom_gradient
+    def attend(theta, phi, g):
+        n = tf.shape(theta)[1]
+        theta_k = _split_chunks(theta, chunk)  # (K, B, chunk, C); padded queries dropped
+        n_chunks = tf.shape(theta_k)[0]
+
+        def probs(k):
+            return tf.nn.softmax(tf.matmul(theta_k[k], phi, transpose_b=True))  # (B, c, N)
+
+        def forward(k, ys):
+            return (ys.write(k, tf.matmul(probs(k), g)),)
+
+        (ys,) = _chunk_loop(n_chunks, forward, (_array(n_chunks, theta_k),))
+        y_k = ys.stack()  # (K, B, chunk, C)
+        y = _merge_chunks(y_k, n)
+
+        def grad(dy):
+            dy_k = _split_chunks(dy, chunk)  # padded rows have dy = 0: they contribute 0
+            d_k = tf.reduce_sum(dy_k * y_k, axis=-1, keepdims=True)  # (K, B, chunk, 1)
+
+            def backward(k, dthetas, dphi, dg):
+                p = probs(k)
+                dg += tf.matmul(p, dy_k[k], transpose_a=True)
+                ds = p * (tf.matmul(dy_k[k], g, transpose_b=True) - d_k[k])
+                dphi += tf.matmul(ds, theta_k[k], transpose_a=True)
+                return dthetas.write(k, tf.matmul(ds, phi)), dphi, dg
+
+            dthetas, dphi, dg = _chunk_loop(
+                n_chunks, backward, (_array(n_chunks, theta_k), tf.zeros_like(phi), tf.zeros_like(g))
+            )
+            return _merge_chunks(dthetas.stack(), n), dphi, dg
+
+        return y, grad
+
+    return attend(theta, phi, g)
+
+
+def _columns_attention(theta, phi, g, chunk):
+    """Query-axis softmax (each key's column sums to one), chunked over keys.
+
+    A chunk ``J`` of keys holds complete columns ``P_{:,J}``, so the column softmax needs
+    no separate normalisation pass: ``P_J^T = softmax(phi_J theta^T)`` (rows = keys) and
+    ``y = sum_J P_J^T^T g_J``. Backward, per key chunk, recomputing ``P_J^T``::
+
+        dg_J  = P_J^T dy                    dP_J^T = g_J dy^T
+        D_j   = g_j . dg_j (= sum_i P_ij dP_ij)
+        dS_J^T = P_J^T * (dP_J^T - D_J)     dphi_J = dS_J^T theta,  dtheta += dS_J phi_J
+    """
+
+    @tf.custom_gradient
+    def attend(theta, phi, g):
+        n = tf.shape(phi)[1]
+        phi_k = _split_chunks(phi, chunk)  # padded keys have g = 0: they contribute 0
+        g_k = _split_chunks(g, chunk)
+        n_chunks = tf.shape(phi_k)[0]
+
+        def probs_t(k):
+            return tf.nn.softmax(tf.matmul(phi_k[k], theta, transpose_b=True))  # (B, c, N)
+
+        def forward(k, y):
+            return (y + tf.matmul(probs_t(k), g_k[k], transpose_a=True),)
+
+        (y,) = _chunk_loop(n_chunks, forward, (tf.zeros_like(g),))
+
+        def grad(dy):
+            def backward(k, dphis, dgs, dtheta):
+                p_t = probs_t(k)
+                dg = tf.matmul(p_t, dy)  # (B, c, C)
+                d = tf.reduce_sum(g_k[k] * dg, axis=-1, keepdims=True)
+                ds_t = p_t * (tf.matmul(g_k[k], dy, transpose_b=True) - d)
+                dtheta += tf.matmul(ds_t, phi_k[k], transpose_a=True)
+                return dphis.write(k, tf.matmul(ds_t, theta)), dgs.write(k, dg), dtheta
+
+            dphis, dgs, dtheta = _chunk_loop(
+                n_chunks,
+                backward,
+                (_array(n_chunks, phi_k), _array(n_chunks, g_k), tf.zeros_like(theta)),
+            )
+            return dtheta, _merge_chunks(dphis.stack(), n), _merge_chunks(dgs.stack(), n)
+
+        return y, grad
+
+    return attend(theta, phi, g)
+
+
 def chunked_attention(
     theta: tf.Tensor, phi: tf.Tensor, g: tf.Tensor, softmax_axis: str, chunk_size: int
 ):
-    """Exact non-local attention in O(N * chunk_size) memory. Same contract as dense."""
-    n = tf.shape(theta)[1]
+    """Exact non-local attention in O(N * chunk_size) memory, forward and backward.
+
+    Same contract as :func:`dense_attention`.
+    """
+    chunk = int(chunk_size)
     if softmax_axis == "query":
-        # Pass 1: per-key log-normaliser over all queries, a chunk of keys at a time.
-        def key_lse(phi_chunk):
-            f = tf.matmul(theta, phi_chunk, transpose_b=True)  # (B, N, chunk)
-            return tf.reduce_logsumexp(f, axis=1)  # (B, chunk)
-
-        lse = tf.map_fn(
-            key_lse,
-            _split_chunks(phi, chunk_size),
-            fn_output_signature=tf.TensorSpec([None, chunk_size], tf.float32),
-            parallel_iterations=1,
-        )  # (K, B, chunk)
-        lse = tf.reshape(tf.transpose(lse, [1, 0, 2]), [tf.shape(theta)[0], -1])[:, :n]
-        lse = lse[:, tf.newaxis, :]  # (B, 1, N)
-
-        def query_rows(theta_chunk):
-            f = tf.matmul(theta_chunk, phi, transpose_b=True)  # (B, chunk, N)
-            return tf.matmul(tf.exp(f - lse), g)
-    else:
-
-        def query_rows(theta_chunk):
-            f = tf.matmul(theta_chunk, phi, transpose_b=True)
-            return tf.matmul(tf.nn.softmax(f, axis=-1), g)
-
-    out = tf.map_fn(
-        query_rows,
-        _split_chunks(theta, chunk_size),
-        fn_output_signature=tf.TensorSpec([None, chunk_size, None], tf.float32),
-        parallel_iterations=1,
-    )
-    return _merge_chunks(out, n)
+        return _columns_attention(theta, phi, g, chunk)
+    return _rows_attention(theta, phi, g, chunk)
 
 
 @keras.saving.register_keras_serializable(package="rnan_keras")
