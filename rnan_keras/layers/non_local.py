@@ -44,18 +44,62 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _t(x: tf.Tensor) -> tf.Tensor:
+    """Swap the last two axes."""
+    return tf.linalg.matrix_transpose(x)
+
+
+def _rows_dense(theta, phi, g):
+    """Key-axis softmax, dense: ``P = softmax(theta phi^T)`` over keys, ``y = P g``."""
+
+    @tf.custom_gradient
+    def attend(theta, phi, g):
+        p = tf.nn.softmax(tf.matmul(theta, phi, transpose_b=True))  # (B, N_query, N_key)
+        y = tf.matmul(p, g)
+
+        def grad(dy):
+            d = tf.reduce_sum(dy * y, axis=-1, keepdims=True)  # = sum_j P_ij dP_ij
+            ds = p * (tf.matmul(dy, g, transpose_b=True) - d)
+            # The N-wide reductions as (C, N) products: faster than transpose_a on P.
+            dphi = _t(tf.matmul(theta, ds, transpose_a=True))
+            dg = _t(tf.matmul(dy, p, transpose_a=True))
+            return tf.matmul(ds, phi), dphi, dg
+
+        return y, grad
+
+    return attend(theta, phi, g)
+
+
+def _columns_dense(theta, phi, g):
+    """Query-axis softmax, dense, computed transposed: ``P^T = softmax(phi theta^T)``."""
+
+    @tf.custom_gradient
+    def attend(theta, phi, g):
+        p_t = tf.nn.softmax(tf.matmul(phi, theta, transpose_b=True))  # (B, N_key, N_query)
+        y = _t(tf.matmul(g, p_t, transpose_a=True))
+
+        def grad(dy):
+            dg = tf.matmul(p_t, dy)
+            d = tf.reduce_sum(g * dg, axis=-1, keepdims=True)  # = sum_i P_ij dP_ij
+            ds_t = p_t * (tf.matmul(g, dy, transpose_b=True) - d)
+            dtheta = _t(tf.matmul(phi, ds_t, transpose_a=True))
+            return dtheta, tf.matmul(ds_t, theta), dg
+
+        return y, grad
+
+    return attend(theta, phi, g)
+
+
 def dense_attention(theta: tf.Tensor, phi: tf.Tensor, g: tf.Tensor, softmax_axis: str):
     """Dense non-local attention. ``theta, phi, g``: (B, N, C) float32 -> (B, N, C).
 
     The softmax always runs over the last (contiguous) axis: for ``"query"`` the logits are
-    formed transposed, ``f^T = phi theta^T`` (B, N_key, N_query), and ``y = P g`` is
-    ``matmul(softmax(f^T), g, transpose_a=True)``.
+    formed transposed, ``f^T = phi theta^T`` (B, N_key, N_query). The backward pass is
+    written out (see :func:`_rows_attention` for the formulas); it keeps ``P``.
     """
     if softmax_axis == "query":
-        p_t = tf.nn.softmax(tf.matmul(phi, theta, transpose_b=True))  # (B, N_key, N_query)
-        return tf.matmul(p_t, g, transpose_a=True)
-    p = tf.nn.softmax(tf.matmul(theta, phi, transpose_b=True))  # (B, N_query, N_key)
-    return tf.matmul(p, g)
+        return _columns_dense(theta, phi, g)
+    return _rows_dense(theta, phi, g)
 
 
 def _split_chunks(x: tf.Tensor, chunk: int) -> tf.Tensor:
@@ -89,15 +133,22 @@ def _array(n_chunks, like):
     return tf.TensorArray(tf.float32, size=n_chunks, element_shape=like.shape[1:])
 
 
+def _zeros_t(x):
+    """Zeros shaped like ``x`` with the last two axes swapped: (B, C, N)."""
+    return tf.zeros_like(_t(x))
+
+
 def _rows_attention(theta, phi, g, chunk):
     """Key-axis softmax (each query's row sums to one), chunked over queries.
 
-    Forward: rows ``i`` of a query chunk are complete, ``y_I = softmax(theta_I phi^T) g``.
-    Backward (probabilities recomputed per chunk, nothing ``N x N`` kept)::
+    Forward: rows ``i`` of a query chunk ``I`` are complete, ``y_I = softmax(theta_I phi^T) g``.
+    Backward, recomputing ``P_I`` per chunk (nothing ``N x N`` is kept)::
 
-        dg   += P_I^T dy_I                  dP_I = dy_I g^T
-        D_i   = dy_i . y_i (= sum_j P_ij dP_ij)
-        dS_I  = P_I * (dP_I - D_I)          dtheta_I = dS_I phi,  dphi += dS_I^T theta_I
+        dP_I = dy_I g^T        D_i = dy_i . y_i  (= sum_j P_ij dP_ij)
+        dS_I = P_I * (dP_I - D_I)
+        dtheta_I = dS_I phi    dphi += dS_I^T theta_I    dg += P_I^T dy_I
+
+    The ``N``-wide sums are accumulated transposed, as (B, C, N).
     """
 
     @tf.custom_gradient
@@ -120,17 +171,17 @@ def _rows_attention(theta, phi, g, chunk):
             dy_k = _split_chunks(dy, chunk)  # padded rows have dy = 0: they contribute 0
             d_k = tf.reduce_sum(dy_k * y_k, axis=-1, keepdims=True)  # (K, B, chunk, 1)
 
-            def backward(k, dthetas, dphi, dg):
+            def backward(k, dthetas, dphi_t, dg_t):
                 p = probs(k)
-                dg += tf.matmul(p, dy_k[k], transpose_a=True)
                 ds = p * (tf.matmul(dy_k[k], g, transpose_b=True) - d_k[k])
-                dphi += tf.matmul(ds, theta_k[k], transpose_a=True)
-                return dthetas.write(k, tf.matmul(ds, phi)), dphi, dg
+                dphi_t += tf.matmul(theta_k[k], ds, transpose_a=True)
+                dg_t += tf.matmul(dy_k[k], p, transpose_a=True)
+                return dthetas.write(k, tf.matmul(ds, phi)), dphi_t, dg_t
 
-            dthetas, dphi, dg = _chunk_loop(
-                n_chunks, backward, (_array(n_chunks, theta_k), tf.zeros_like(phi), tf.zeros_like(g))
+            dthetas, dphi_t, dg_t = _chunk_loop(
+                n_chunks, backward, (_array(n_chunks, theta_k), _zeros_t(phi), _zeros_t(g))
             )
-            return _merge_chunks(dthetas.stack(), n), dphi, dg
+            return _merge_chunks(dthetas.stack(), n), _t(dphi_t), _t(dg_t)
 
         return y, grad
 
@@ -140,13 +191,16 @@ def _rows_attention(theta, phi, g, chunk):
 def _columns_attention(theta, phi, g, chunk):
     """Query-axis softmax (each key's column sums to one), chunked over keys.
 
-    A chunk ``J`` of keys holds complete columns ``P_{:,J}``, so the column softmax needs
-    no separate normalisation pass: ``P_J^T = softmax(phi_J theta^T)`` (rows = keys) and
-    ``y = sum_J P_J^T^T g_J``. Backward, per key chunk, recomputing ``P_J^T``::
+    A chunk ``J`` of keys holds complete columns of ``P``, so the column softmax needs no
+    separate normalisation pass: ``P_J^T = softmax(phi_J theta^T)`` (rows = keys, softmax
+    over the contiguous query axis) and ``y = sum_J P_{:,J} g_J``. Backward, recomputing
+    ``P_J^T`` per chunk::
 
-        dg_J  = P_J^T dy                    dP_J^T = g_J dy^T
-        D_j   = g_j . dg_j (= sum_i P_ij dP_ij)
-        dS_J^T = P_J^T * (dP_J^T - D_J)     dphi_J = dS_J^T theta,  dtheta += dS_J phi_J
+        dg_J = P_J^T dy        dP_J^T = g_J dy^T        D_j = g_j . dg_j  (= sum_i P_ij dP_ij)
+        dS_J^T = P_J^T * (dP_J^T - D_J)
+        dphi_J = dS_J^T theta  dtheta += dS_{:,J} phi_J
+
+    ``y`` and ``dtheta`` are accumulated transposed, as (B, C, N).
     """
 
     @tf.custom_gradient
@@ -159,28 +213,28 @@ def _columns_attention(theta, phi, g, chunk):
         def probs_t(k):
             return tf.nn.softmax(tf.matmul(phi_k[k], theta, transpose_b=True))  # (B, c, N)
 
-        def forward(k, y):
-            return (y + tf.matmul(probs_t(k), g_k[k], transpose_a=True),)
+        def forward(k, y_t):
+            return (y_t + tf.matmul(g_k[k], probs_t(k), transpose_a=True),)
 
-        (y,) = _chunk_loop(n_chunks, forward, (tf.zeros_like(g),))
+        (y_t,) = _chunk_loop(n_chunks, forward, (_zeros_t(g),))
 
         def grad(dy):
-            def backward(k, dphis, dgs, dtheta):
+            def backward(k, dphis, dgs, dtheta_t):
                 p_t = probs_t(k)
                 dg = tf.matmul(p_t, dy)  # (B, c, C)
                 d = tf.reduce_sum(g_k[k] * dg, axis=-1, keepdims=True)
                 ds_t = p_t * (tf.matmul(g_k[k], dy, transpose_b=True) - d)
-                dtheta += tf.matmul(ds_t, phi_k[k], transpose_a=True)
-                return dphis.write(k, tf.matmul(ds_t, theta)), dgs.write(k, dg), dtheta
+                dtheta_t += tf.matmul(phi_k[k], ds_t, transpose_a=True)
+                return dphis.write(k, tf.matmul(ds_t, theta)), dgs.write(k, dg), dtheta_t
 
-            dphis, dgs, dtheta = _chunk_loop(
+            dphis, dgs, dtheta_t = _chunk_loop(
                 n_chunks,
                 backward,
-                (_array(n_chunks, phi_k), _array(n_chunks, g_k), tf.zeros_like(theta)),
+                (_array(n_chunks, phi_k), _array(n_chunks, g_k), _zeros_t(theta)),
             )
-            return dtheta, _merge_chunks(dphis.stack(), n), _merge_chunks(dgs.stack(), n)
+            return _t(dtheta_t), _merge_chunks(dphis.stack(), n), _merge_chunks(dgs.stack(), n)
 
-        return y, grad
+        return _t(y_t), grad
 
     return attend(theta, phi, g)
 
