@@ -1,7 +1,22 @@
-"""Non-local block: softmax axes, dense vs chunked equality, and the formula itself."""
+"""Non-local block: softmax axes, dense vs chunked equality, and the formula itself.
+
+Values and gradients of both attention paths are compared with a float64 reference (the
+plain formula differentiated by TensorFlow in float64). Tolerances follow from float32
+round-off, not from what the code happens to reach: every output is a chain of a few
+float32 sums (length C for the logits, N for the softmax normaliser and for ``P g``, N
+again in the backward), and random round-off in a sum of length N grows like
+``sqrt(N) * eps``; :func:`_float32_tol` allows 8 such ``sqrt(N) * eps`` terms.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -79,3 +94,190 @@ def test_bad_options_raise():
         NonLocalBlock(8, softmax_axis="rows")
     with pytest.raises(ValueError, match="mode"):
         NonLocalBlock(8, mode="sparse")
+
+
+# ------------------------------------------------------------- gradients vs float64
+
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _float32_tol(n: int) -> float:
+    """Relative (to the largest magnitude) error float32 round-off allows at N positions."""
+    return 8 * EPS32 * np.sqrt(n)
+
+
+def _trained_range(b=2, n=150, c=8, seed=0):
+    """theta, phi, g and an upstream gradient dy ~ N(0, 0.5), as in a trained model."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 0.5, size=(b, n, c)) for _ in range(4)]
+
+
+def _reference64(theta, phi, g, dy, axis):
+    """Plain formula in float64: y and d(sum(y * dy)) / d(theta, phi, g)."""
+    t, p, v, d = (tf.constant(a, tf.float64) for a in (theta, phi, g, dy))
+    with tf.GradientTape() as tape:
+        tape.watch([t, p, v])
+        f = tf.matmul(t, p, transpose_b=True)
+        y = tf.matmul(tf.nn.softmax(f, axis=1 if axis == "query" else 2), v)
+        loss = tf.reduce_sum(y * d)
+    return [y.numpy()] + [x.numpy() for x in tape.gradient(loss, [t, p, v])]
+
+
+def _value_and_grads(attention, theta, phi, g, dy):
+    t, p, v, d = (tf.constant(a, tf.float32) for a in (theta, phi, g, dy))
+    with tf.GradientTape() as tape:
+        tape.watch([t, p, v])
+        y = attention(t, p, v)
+        loss = tf.reduce_sum(y * d)
+    return [y] + tape.gradient(loss, [t, p, v])
+
+
+def _rel_err(got, want) -> float:
+    return float(np.abs(np.asarray(got, np.float64) - want).max() / np.abs(want).max())
+
+
+NAMES = ("y", "dtheta", "dphi", "dg")
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_reference64_matches_numpy_formula(axis):
+    theta, phi, g, dy = _trained_range(n=37)
+    want = _numpy_attention(theta, phi, g, axis)
+    assert _rel_err(_reference64(theta, phi, g, dy, axis)[0], want) < 1e-12
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+@pytest.mark.parametrize("chunk", [7, 32, 256])
+def test_dense_and_chunked_values_and_gradients_match_float64(axis, chunk):
+    theta, phi, g, dy = _trained_range(n=150)  # 150 is no multiple of 7 or 32; 256 > N
+    want = _reference64(theta, phi, g, dy, axis)
+    dense = _value_and_grads(lambda t, p, v: dense_attention(t, p, v, axis), theta, phi, g, dy)
+    chunked = _value_and_grads(
+        lambda t, p, v: chunked_attention(t, p, v, axis, chunk), theta, phi, g, dy
+    )
+    tol = _float32_tol(150)
+    for name, d, c, w in zip(NAMES, dense, chunked, want):
+        assert _rel_err(d, w) <= tol, (name, "dense", _rel_err(d, w), tol)
+        assert _rel_err(c, w) <= tol, (name, "chunked", _rel_err(c, w), tol)
+        assert _rel_err(c, np.asarray(d, np.float64)) <= 1e-4, (name, "chunked vs dense")
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_large_logits_gradients_match_float64(axis):
+    # |f| up to ~20: the softmax is nearly one-hot and its normaliser must be stabilised.
+    theta, phi, g, dy = _trained_range(n=150)
+    theta = theta * 4.0
+    want = _reference64(theta, phi, g, dy, axis)
+    got = _value_and_grads(
+        lambda t, p, v: chunked_attention(t, p, v, axis, 32), theta, phi, g, dy
+    )
+    logit_scale = np.abs(np.einsum("bic,bjc->bij", theta, phi)).max()
+    tol = _float32_tol(150) * max(1.0, logit_scale)  # exp turns |f| eps into relative error
+    for name, c, w in zip(NAMES, got, want):
+        assert _rel_err(c, w) <= tol, (name, _rel_err(c, w), tol)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_chunked_gradient_in_tf_function_with_dynamic_shapes(axis, jit):
+    spec = tf.TensorSpec([None, None, None], tf.float32)
+
+    @tf.function(input_signature=[spec] * 4, jit_compile=jit)
+    def value_and_grads(t, p, v, d):
+        with tf.GradientTape() as tape:
+            tape.watch([t, p, v])
+            loss = tf.reduce_sum(chunked_attention(t, p, v, axis, 32) * d)
+        return tape.gradient(loss, [t, p, v])
+
+    for b, n in ((2, 150), (1, 37), (1, 64)):
+        theta, phi, g, dy = _trained_range(b=b, n=n, seed=n)
+        want = _reference64(theta, phi, g, dy, axis)[1:]
+        got = value_and_grads(*(tf.constant(a, tf.float32) for a in (theta, phi, g, dy)))
+        for name, c, w in zip(NAMES[1:], got, want):
+            assert _rel_err(c, w) <= _float32_tol(n), (name, b, n)
+    if not jit:
+        assert value_and_grads.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_chunked_trains_like_dense_in_model_fit(axis):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 9, 11, 8)).astype("float32")  # N = 99, chunk 16
+    target = rng.normal(size=x.shape).astype("float32")
+    weights, trained = None, {}
+    for mode in ("dense", "chunked"):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, None, 8))
+        block = NonLocalBlock(8, softmax_axis=axis, mode=mode, chunk_size=16)
+        model = keras.Model(inputs, block(inputs))
+        if weights is None:  # non-zero output conv, so the attention gets gradients
+            weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()]
+        model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        model.fit(x, target, batch_size=2, epochs=2, shuffle=False, verbose=0)
+        trained[mode] = model.get_weights()
+    theta_kernel = [w.path for w in model.weights].index(block.theta.kernel.path)
+    assert np.abs(trained["chunked"][theta_kernel] - weights[theta_kernel]).max() > 1e-4
+    for d, c in zip(trained["dense"], trained["chunked"]):
+        np.testing.assert_allclose(c, d, rtol=1e-4, atol=1e-5)
+
+
+_PEAK_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys
+    import numpy as np, tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from rnan_keras.layers.non_local import chunked_attention, dense_attention
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def fwd_bwd(attention, n):
+        rng = np.random.default_rng(0)
+        args = [tf.constant(rng.normal(0, .5, (1, n, 8)).astype("float32")) for _ in range(4)]
+
+        @tf.function
+        def f(t, p, v, d):
+            with tf.GradientTape() as tape:
+                tape.watch([t, p, v])
+                loss = tf.reduce_sum(attention(t, p, v) * d)
+            return tape.gradient(loss, [t, p, v])
+
+        return [x.numpy() for x in f(*args)]
+
+    axis, n = sys.argv[1], int(sys.argv[2])
+    chunked = lambda t, p, v: chunked_attention(t, p, v, axis, 128)
+    dense = lambda t, p, v: dense_attention(t, p, v, axis)
+    fwd_bwd(chunked, 1024)  # warm up kernels and the allocator at a small size
+    fwd_bwd(dense, 1024)
+    base = peak()
+    fwd_bwd(chunked, n)
+    after_chunked = peak()
+    fwd_bwd(dense, n)
+    print(json.dumps({"chunked": after_chunked - base, "dense": peak() - after_chunked}))
+    """
+)
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_chunked_forward_and_backward_never_hold_n_by_n(axis):
+    """Peak memory of fwd+bwd at N = 96^2, where one N x N float32 matrix is 340 MB.
+
+    Measured as growth of the peak RSS in a fresh process. The dense path, run afterwards
+    in the same process, must show at least one N x N (so the measurement can see it); the
+    chunked path (chunk 128: 4.7 MB blocks) must stay below a quarter of one. Keeping
+    every chunk's probabilities for the backward pass, as a differentiated loop would,
+    adds up to a whole N x N and fails this.
+    """
+    n = 96 * 96
+    nxn = 4 * n * n
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, axis, str(n)],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )
+    growth = json.loads(out.stdout.strip().splitlines()[-1])
+    assert growth["dense"] >= nxn, growth
+    assert growth["chunked"] < nxn / 4, growth
