@@ -15,12 +15,23 @@ checkpoints were trained with. ``softmax_axis="key"`` is the formula of the pape
 Wang et al.'s non-local networks): every query's row sums to one.
 
 Memory: the dense path materialises the ``N x N`` matrix (``4 * B * N^2`` bytes, e.g.
-1 GiB for one 128x128 feature map). The chunked path never does: it processes ``chunk_size``
-query rows at a time (memory ``O(N * chunk_size)``). For the query-axis softmax it first
-computes the per-key log-normaliser ``lse_j = logsumexp_i f_ij`` chunk by chunk over keys,
-then a second pass forms ``exp(f_ij - lse_j)`` for a chunk of queries. Both paths agree
-to float32 round-off. ``mode="auto"`` uses the dense path up to ``max_dense_positions``
+1 GiB for one 128x128 feature map; its backward keeps it). The chunked path never does,
+forward or backward: it works on ``chunk_size`` complete rows of the softmax at a time
+(memory ``O(N * chunk_size)``) and its gradient (``tf.custom_gradient``) recomputes each
+chunk's probabilities instead of storing them, as memory-efficient / flash attention does.
+For the key-axis softmax a chunk is a block of queries (rows of ``P``); for the query-axis
+softmax it is a block of keys, i.e. complete columns of ``P``, so no separate
+normalisation pass is needed and ``y`` is summed over key chunks. Both paths agree to
+float32 round-off; ``mode="auto"`` uses the dense path up to ``max_dense_positions``
 positions and the chunked one above.
+
+Speed: every softmax runs over the last, contiguous axis (the query-axis logits are formed
+transposed, ``phi theta^T``), sums over all ``N`` positions are formed as ``(C, N)``
+products, and the backward passes are written out (``sum_j P_ij dP_ij`` comes from an
+``N x C`` product, not an ``N x N`` one). The chunk loops are ``tf.while_loop`` s (one
+chunk in flight), so both paths run under ``tf.function`` with unknown ``H, W`` and under
+XLA. ``scripts/bench_attention.py`` times them; on one CPU core chunks of 64-128 rows
+(a 128 x 9216 block is 4.7 MB and stays in cache) are faster than the dense path at 96x96.
 
 The attention itself is always computed in float32 (also under mixed precision).
 """

@@ -83,6 +83,44 @@ def test_layer_modes_agree_in_graph_with_dynamic_shape(axis):
     np.testing.assert_allclose(outs["auto"], outs["dense"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_auto_mode_gradient_through_cond_with_dynamic_shape(axis):
+    # Unknown H, W: "auto" picks dense or chunked at run time (tf.cond); both branches
+    # carry their own custom gradient.
+    rng = np.random.default_rng(2)
+    layer = NonLocalBlock(8, softmax_axis=axis, mode="auto", chunk_size=16, max_dense_positions=50)
+    layer.build((None, None, None, 8))
+    layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in layer.get_weights()])
+    dense = NonLocalBlock(8, softmax_axis=axis, mode="dense")
+    dense.build((None, None, None, 8))
+    dense.set_weights(layer.get_weights())
+
+    def grads(block):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 8])])
+        def fn(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(block(x) ** 2)
+            return tape.gradient(loss, [x, *block.trainable_weights])
+
+        return fn
+
+    # The softmax cancels a bias on the side it normalises over (theta for "query", phi
+    # for "key"): that gradient is 0 and both paths give round-off, compared on the scale
+    # of all the gradients.
+    cancelled = 1 + [w.path for w in layer.trainable_weights].index(
+        (layer.theta if axis == "query" else layer.phi).bias.path
+    )
+    auto_fn, dense_fn = grads(layer), grads(dense)
+    for shape in ((1, 5, 6, 8), (1, 10, 14, 8)):  # N = 30 (dense branch), 140 (chunked)
+        x = rng.normal(size=shape).astype("float32")
+        auto, want = [t.numpy() for t in auto_fn(x)], [t.numpy() for t in dense_fn(x)]
+        scale = max(np.abs(t).max() for t in want)
+        assert np.abs(auto[cancelled]).max() <= 1e-5 * scale
+        for a, d in zip(auto, want):
+            np.testing.assert_allclose(a, d, rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_output_conv_starts_at_zero_like_official():
     layer = NonLocalBlock(8)
     x = np.random.default_rng(0).normal(size=(1, 6, 6, 8)).astype("float32")
