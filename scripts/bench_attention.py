@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_end": os.getloadavg(),
             "repeats": args.repeats,
             "warmup": args.warmup,
-            "statistic": "*_s: median, *_min_s: fastest call; seconds, batch 1, float32, graph mode",
+            "statistic": "*_s: median, *_min_s: fastest; seconds per call, batch 1, float32, graph",
             "command": " ".join(sys.argv),
         }
         with open(args.out, "w") as handle:
