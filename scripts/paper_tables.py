@@ -98,14 +98,13 @@ def model_for(args: argparse.Namespace, task: str, level: str | None, value):
     fields = {"task": task, "sigma": "", "quality": "", "scale": ""}
     if level:
         fields[level] = value
-    options = {level: value} if level else {}
     if args.model:
         return resolve_model(args.model)
     if args.model_template:
         return resolve_model(args.model_template.format(**fields))
     if args.preset_template:
-        return resolve_model(args.preset_template.format(**fields), **options)
-    return resolve_model(args.preset, **options)
+        return resolve_model(args.preset_template.format(**fields))
+    return resolve_model(args.preset)
 
 
 def classical(method: str, task: str, degraded, sigma: float):

@@ -74,7 +74,7 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from rnan_keras.inference.evaluate import evaluate, write_report
-    from rnan_keras.inference.restore import resolve_model
+    from rnan_keras.inference.restore import check_degradation_settings, resolve_model
 
     if args.task.startswith("dn") and args.sigma is None and args.degraded is None:
         raise ConfigError(f"--task {args.task} needs --sigma (or --degraded)")
@@ -88,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
             tile = int(tile)
         except ValueError:
             raise ConfigError(f"--tile must be auto, none or a number, got {tile!r}") from None
-    scale = int(args.task[4:]) if args.task.startswith("sr_x") else None
-    model = resolve_model(args.model or args.preset, sigma=args.sigma, quality=args.quality,
-                          scale=scale)
+    model = resolve_model(args.model or args.preset)
     cfg = getattr(model, "rnan_config", None)
     if cfg is not None and cfg.variant != args.task:
         raise ConfigError(f"the model is a {cfg.variant!r} model, not {args.task!r}")
+    for note in check_degradation_settings(model, sigma=args.sigma, quality=args.quality,
+                                           used=True):
+        print(f"rnan eval: warning: {note}", file=sys.stderr)
 
     def report(record) -> None:
         if not args.quiet:

@@ -70,8 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="average the 8 flips/rotations (RNAN+; 8x slower)")
     parser.add_argument("--device", choices=("cpu", "gpu"),
                         help="run on the CPU or the first GPU (default: TensorFlow's choice)")
-    parser.add_argument("--sigma", type=float, help="noise level, to pick a preset variant")
-    parser.add_argument("--quality", type=int, help="JPEG quality, to pick a preset variant")
+    parser.add_argument("--sigma", type=float,
+                        help="noise level of the input (0-255; denoising models only). RNAN "
+                        "models are blind: it is checked against the preset's trained range "
+                        "and does not change the result")
+    parser.add_argument("--quality", type=int,
+                        help="JPEG quality of the input (1-100; car models only); checked like "
+                        "--sigma, does not change the result")
     parser.add_argument("--scale", type=int, help="SR scale, checked against the model")
     parser.add_argument("--format", default="png", choices=OUTPUT_FORMATS,
                         help="output file format (default png; 'same' keeps the input's)")
@@ -180,11 +185,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--tile must be auto, none or a number, got {tile!r}") from None
 
     _select_device(args.device)
-    from rnan_keras.inference.restore import resolve_model, restore
+    from rnan_keras.inference.restore import check_degradation_settings, resolve_model, restore
 
-    model = resolve_model(
-        args.model or args.preset, sigma=args.sigma, quality=args.quality, scale=args.scale
-    )
+    model = resolve_model(args.model or args.preset)
+    for note in check_degradation_settings(model, sigma=args.sigma, quality=args.quality):
+        print(f"rnan restore: note: {note}", file=sys.stderr)  # once, not per image
     show = None if not args.quiet else False
     done = failed = skipped = 0
     stop = _StopFlag()
@@ -203,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", UserWarning)
                     restore(
-                        src, model, sigma=args.sigma, quality=args.quality, scale=args.scale,
+                        src, model, scale=args.scale,
                         tile=tile, ensemble=args.ensemble, overlap=args.overlap,
                         max_memory=args.max_memory, progress=show, max_pixels=args.max_pixels,
                         output=dst, device=args.device,

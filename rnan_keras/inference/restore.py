@@ -49,7 +49,6 @@ tile has under 10 000 pixels); see :mod:`rnan_keras.inference.tiling`.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import warnings
@@ -65,7 +64,7 @@ from rnan_keras.inference.ensemble import self_ensemble
 from rnan_keras.inference.tiling import count_tiles, model_function, model_scale, predict_tiled
 
 _VARIANTS_CLONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PRESET_CACHE: dict[tuple, Any] = {}
+_PRESET_CACHE: dict[str, Any] = {}
 _FILE_CACHE: dict[tuple, Any] = {}
 
 
@@ -108,35 +107,23 @@ def load_model_file(path: str | os.PathLike) -> Any:
     return model
 
 
-def load_preset_model(name: str, **options: Any) -> Any:
-    """Resolve a preset name with :func:`rnan_keras.presets.registry.load_preset`.
+def load_preset_model(name: str) -> Any:
+    """The preset ``name`` (:func:`rnan_keras.presets.registry.load_preset`), cached.
 
-    ``options`` (sigma / quality / scale) are passed on where the registry accepts them.
+    Takes no degradation settings: a preset's architecture and weights are fixed by its
+    registry entry (see :func:`check_degradation_settings` for sigma / quality).
     """
-    key = (name, tuple(sorted((k, v) for k, v in options.items() if v is not None)))
-    if key in _PRESET_CACHE:
-        return _PRESET_CACHE[key]
-    try:
-        from rnan_keras.presets import registry
-    except ImportError:
-        raise ConfigError(
-            f"unknown preset {name!r}: no presets are available in this installation "
-            "(pass a keras.Model or a .keras file instead)"
-        ) from None
-    loader = registry.load_preset
-    try:
-        params = inspect.signature(loader).parameters
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    except (TypeError, ValueError):
-        params, accepts_any = {}, False
-    kwargs = {k: v for k, v in options.items() if v is not None and (accepts_any or k in params)}
-    model = loader(name, **kwargs)
+    if name in _PRESET_CACHE:
+        return _PRESET_CACHE[name]
+    from rnan_keras.presets import registry
+
+    model = registry.load_preset(name)
     _PRESET_CACHE.clear()
-    _PRESET_CACHE[key] = model
+    _PRESET_CACHE[name] = model
     return model
 
 
-def resolve_model(model_or_preset: Any, **options: Any) -> Any:
+def resolve_model(model_or_preset: Any) -> Any:
     """A ``keras.Model`` from a model, a ``.keras`` path or a preset name."""
     if _is_keras_model(model_or_preset):
         return model_or_preset
@@ -144,10 +131,56 @@ def resolve_model(model_or_preset: Any, **options: Any) -> Any:
         text = os.fspath(model_or_preset)
         if text.endswith(".keras") or os.sep in text or Path(text).is_file():
             return load_model_file(text)
-        return load_preset_model(text, **options)
+        return load_preset_model(text)
     raise ConfigError(
         f"expected a keras.Model, a .keras file or a preset name, got {type(model_or_preset)}"
     )
+
+
+_SETTING_TASK = {"sigma": "dn", "quality": "car"}
+
+
+def check_degradation_settings(
+    model, *, sigma: float | None = None, quality: int | None = None, used: bool = False
+) -> list[str]:
+    """Check a noise level / JPEG quality given with ``model``; they never change the model.
+
+    ``sigma`` (0-255 scale) only applies to denoising models, ``quality`` (1-100) only to
+    JPEG artifact reduction (``car``); anything else raises :class:`ConfigError`. Returns
+    notes for the user: a value outside the range the preset was trained on, and, unless
+    ``used`` (the caller degrades images with it, as ``rnan eval`` does), that the model does
+    not take the setting (RNAN models are blind: the level is not an input).
+    """
+    task = model_task(model)
+    label = getattr(getattr(model, "rnan_config", None), "variant", task)
+    name = getattr(model, "preset_name", None)
+    trained = (getattr(model, "preset_info", None) or {}).get("degradation") or {}
+    what = f"preset {name!r}" if name else "the model"
+    notes = []
+    for key, value in (("sigma", sigma), ("quality", quality)):
+        if value is None:
+            continue
+        if _SETTING_TASK[key] != task:
+            raise ConfigError(
+                f"{key} applies to {'denoising' if key == 'sigma' else 'JPEG (car)'} models "
+                f"only; {what} is a {label!r} model"
+            )
+        if key == "sigma" and not value >= 0:
+            raise ConfigError(f"sigma must be >= 0 (0-255 scale), got {value:g}")
+        if key == "quality" and not 1 <= value <= 100:
+            raise ConfigError(f"quality must be in 1..100, got {value}")
+        span = trained.get(key)
+        if span is not None and not span[0] <= value <= span[1]:
+            notes.append(
+                f"{key} {value:g} is outside the range {what} was trained on "
+                f"({span[0]:g}-{span[1]:g}); expect a poor result"
+            )
+        elif not used:
+            blind = f" (blind over {key} {span[0]:g}-{span[1]:g})" if span is not None else ""
+            notes.append(
+                f"{what}{blind} takes no {key}: {key} {value:g} does not change the result"
+            )
+    return notes
 
 
 def model_task(model) -> str:
@@ -419,8 +452,10 @@ def restore(
         image: file path, PIL image or numpy array (see the module docstring).
         model_or_preset: a ``keras.Model``, a path to a ``.keras`` file, or a preset name
             (resolved with ``rnan_keras.load_preset``).
-        sigma, quality: noise level / JPEG quality, passed to the preset registry to pick a
-            preset; informational for a model.
+        sigma, quality: noise level (0-255) / JPEG quality (1-100) of the input. They never
+            change the model (RNAN models are blind): checked with
+            :func:`check_degradation_settings`, which refuses a setting the model's task does
+            not take and warns once when it is outside a preset's trained range.
         scale: SR factor; checked against the model's.
         tile: ``"auto"`` (memory budget), an int (tile size in input pixels) or ``"none"``.
         ensemble: average the 8 flips / rotations (RNAN+); 8x slower.
@@ -447,7 +482,9 @@ def restore(
         raise ImageTooLargeError(
             f"image has {arr.shape[0] * arr.shape[1]:,} pixels, above the limit {max_pixels:,}"
         )
-    model = resolve_model(model_or_preset, sigma=sigma, quality=quality, scale=scale)
+    model = resolve_model(model_or_preset)
+    for note in check_degradation_settings(model, sigma=sigma, quality=quality):
+        warnings.warn(note, stacklevel=2)
     m_channels = model_channels(model)
     task = model_task(model)
     m_scale = model_scale(model, m_channels)

@@ -134,3 +134,25 @@ def test_eval_report_files_are_complete_json(three_images, identity_rgb, tmp_pat
     assert "Infinity" not in text
     assert data["images"][0]["psnr"] is None
     assert read_image(out / "grid.png").shape[0] < 600  # one image (two rows), not three
+
+
+@pytest.mark.parametrize(
+    "task,preset,level",
+    [("dn_rgb", "dn_rgb_small", ["--sigma", "25"]), ("car", "car_small", ["--quality", "10"])],
+)
+def test_eval_preset_with_degradation_level(three_images, tmp_path, capsys, task, preset, level):
+    # The README's command: the level degrades the clean images, never the model config.
+    out = tmp_path / "report"
+    assert _run(["--task", task, *level, "--data", str(three_images), "--preset", preset,
+                 "--max-images", "1", "--grid", "0", "--out", str(out), "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["settings"][level[0][2:]] == float(level[1])
+    assert result["mean"]["psnr"] > result["mean"]["baseline_psnr"]
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_eval_preset_with_level_of_another_task_is_refused(three_images, tmp_path):
+    with pytest.raises(ConfigError, match="quality applies to JPEG"):
+        _run(["--task", "dn_rgb", "--sigma", "25", "--quality", "10", "--data",
+              str(three_images), "--preset", "dn_rgb_small", "--out", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()

@@ -149,3 +149,37 @@ def test_ctrl_c_stops_after_the_current_image(tmp_path: Path, model_file: Path, 
     assert "interrupted: restored 2 of 4 images" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img1.png"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_preset_with_sigma_restores_and_notes_once(tmp_path: Path, capsys):
+    # A blind preset takes no sigma: the run works, says so once, and the result is the
+    # same as without --sigma (the setting never reaches the model config).
+    for i in range(2):
+        write_image(tmp_path / "in" / f"{i}.png", _img(i, (16, 16, 3)))
+    plain, noted = tmp_path / "plain", tmp_path / "noted"
+    assert _run([str(tmp_path / "in"), "-o", str(plain), "--preset", "dn_rgb_small", "-q"]) == 0
+    capsys.readouterr()
+    assert _run([str(tmp_path / "in"), "-o", str(noted), "--preset", "dn_rgb_small",
+                 "--sigma", "25", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("takes no sigma") == 1, err
+    for i in range(2):
+        np.testing.assert_array_equal(read_image(noted / f"{i}.png"), read_image(plain / f"{i}.png"))
+
+
+def test_preset_with_setting_of_another_task_is_refused(tmp_path: Path):
+    src = write_image(tmp_path / "in.png", _img(0, (16, 16, 3)))
+    with pytest.raises(ConfigError, match="quality applies to JPEG"):
+        _run([str(src), "-o", str(tmp_path / "o.png"), "--preset", "dn_rgb_small",
+              "--quality", "10", "-q"])
+    with pytest.raises(ConfigError, match="sigma applies to denoising"):
+        _run([str(src), "-o", str(tmp_path / "o.png"), "--preset", "car_small",
+              "--sigma", "25", "-q"])
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_preset_sigma_outside_trained_range_warns(tmp_path: Path, capsys):
+    src = write_image(tmp_path / "in.png", _img(0, (16, 16, 3)))
+    assert _run([str(src), "-o", str(tmp_path / "o.png"), "--preset", "dn_rgb_small",
+                 "--sigma", "90", "-q"]) == 0
+    assert "outside the range preset 'dn_rgb_small' was trained on (0-75)" in capsys.readouterr().err
