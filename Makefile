@@ -7,6 +7,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test lint bench clean
 
+# Test workers: the suite runs in parallel processes, one test file per worker
+# (pytest-xdist --dist loadfile keeps each file's module fixtures and order in one process).
+WORKERS ?= 2
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -24,7 +28,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --line-length 100 rnan_keras tests scripts
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile tests
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --line-length 100 rnan_keras tests scripts
