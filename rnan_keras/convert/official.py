@@ -139,7 +139,8 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
+            # Our own handle: np.load leaks the one it opens when the zip is corrupt.
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 state = {k: data[k] for k in data.files}
         elif suffix in (".pt", ".pth"):
             try:

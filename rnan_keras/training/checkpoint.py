@@ -124,7 +124,8 @@ class CheckpointManager:
         """Read and verify one checkpoint file; raise :class:`CheckpointError` if unreadable."""
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # Our own handle: np.load leaks the one it opens when the zip is corrupt.
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}  # reading checks every CRC
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
             raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc})") from exc

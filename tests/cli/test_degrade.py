@@ -36,7 +36,8 @@ def test_dn_rgb_npy_and_png(clean_png, tmp_path):
     want = degrade("dn_rgb", arr[None].astype(np.float32), sigma=50.0, seed=0)[0].numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
     _run(["--task", "dn_rgb", "--sigma", "50", str(path), str(tmp_path / "o.png")])
-    png = np.asarray(Image.open(tmp_path / "o.png"))
+    with Image.open(tmp_path / "o.png") as image:
+        png = np.asarray(image)
     np.testing.assert_array_equal(png, np.floor(np.clip(want, 0, 255) + 0.5))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -45,14 +46,15 @@ def test_sr_crops_and_writes_clean(clean_png, tmp_path):
     path, _ = clean_png
     _run(["--task", "sr_x4", str(path), str(tmp_path / "lr.png"),
           "--clean-out", str(tmp_path / "hr.png")])
-    assert Image.open(tmp_path / "lr.png").size == (7, 6)
-    assert Image.open(tmp_path / "hr.png").size == (28, 24)
+    with Image.open(tmp_path / "lr.png") as lr, Image.open(tmp_path / "hr.png") as hr:
+        assert lr.size == (7, 6) and hr.size == (28, 24)
 
 
 def test_car_writes_gray(clean_png, tmp_path):
     path, _ = clean_png
     _run(["--task", "car", "--quality", "10", str(path), str(tmp_path / "y.png")])
-    assert Image.open(tmp_path / "y.png").mode == "L"
+    with Image.open(tmp_path / "y.png") as y:
+        assert y.mode == "L"
 
 
 def test_missing_sigma_and_bad_format(clean_png, tmp_path):

@@ -54,6 +54,6 @@ def test_demo_writes_before_after(tmp_path, capsys):
     assert "restored PSNR" in out
     from PIL import Image
 
-    pic = Image.open(tmp_path / "before_after.png")
-    assert pic.size == (3 * 192 + 2 * 4, 192)
+    with Image.open(tmp_path / "before_after.png") as pic:
+        assert pic.size == (3 * 192 + 2 * 4, 192)
     assert {p.name for p in tmp_path.iterdir()} == {"noisy.png", "restored.png", "before_after.png"}
