@@ -19,6 +19,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RNAN_SHARED_DIR", REPO.parent / "shared"))
 
 
+SEED = 1234
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Seed Python, numpy and TensorFlow (via Keras) before every test: any test that draws
+    random numbers without its own seed still sees the same ones whatever ran before it."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
