@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two worker processes on CI's two cores: one TensorFlow compute thread
+    # each (set before TF starts; subprocesses inherit it), since TF's spinning thread pools
+    # slow both processes down when they oversubscribe the cores.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import numpy as np
 import pytest
