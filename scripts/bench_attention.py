@@ -1,8 +1,8 @@
 """Time the non-local attention: the old formulation vs the current one, dense vs chunked.
 
 Each case is a ``tf.function`` (graph mode, static shapes) of ``theta, phi, g`` of shape
-``(1, N, C)``; ``fwd`` returns the attention, ``fwd+bwd`` also its gradient w.r.t. all three
-inputs (loss ``sum(y * dy)`` with a fixed random ``dy``). The number is the median of
+``(1, N, C)``; ``fwd`` returns the attention, ``fwd+bwd`` the loss ``sum(y * dy)`` (fixed
+random ``dy``) and its gradient w.r.t. all three inputs. The number is the median of
 ``--repeats`` timed calls after ``--warmup`` untimed ones.
 
 The ``old_*`` cases are the implementation this package had before (kept here only as the
@@ -140,7 +140,8 @@ def make_fn(attention, axis: str, backward: bool, jit: bool):
         with tf.GradientTape() as tape:
             tape.watch([t, p, g])
             loss = tf.reduce_sum(attention(t, p, g, axis) * dy)
-        return tape.gradient(loss, [t, p, g])
+        # Return the loss too: a gradient that does not need y would let TF prune the forward.
+        return loss, tape.gradient(loss, [t, p, g])
 
     return tf.function(fwd_bwd, jit_compile=jit)
 

@@ -284,7 +284,7 @@ _PEAK_SCRIPT = textwrap.dedent(
             with tf.GradientTape() as tape:
                 tape.watch([t, p, v])
                 loss = tf.reduce_sum(attention(t, p, v) * d)
-            return tape.gradient(loss, [t, p, v])
+            return [loss, *tape.gradient(loss, [t, p, v])]  # loss: keep the forward in
 
         return [x.numpy() for x in f(*args)]
 
