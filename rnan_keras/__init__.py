@@ -2,11 +2,12 @@
 
 Public API (imported lazily, so ``import rnan_keras`` stays cheap):
 
-- :func:`build_model` -- build any RNAN variant (``dn_gray``, ``dn_rgb``, ``demosaic``,
-  ``car``, ``sr_x2``, ``sr_x3``, ``sr_x4``) with optional overrides.
+- :func:`build_model` -- build any RNAN variant (the tasks of :data:`TASKS`, from
+  :mod:`rnan_keras.tasks`) with optional overrides.
 - :func:`convert` -- load an official PyTorch state_dict (``.pt`` / ``.npz``) into Keras.
 - :func:`restore` -- restore an image (path, PIL image or numpy array) with a model or preset.
-- :func:`load_preset` -- load a shipped, trained preset by name.
+- :meth:`RNAN.from_preset` / :func:`load_preset` -- load a shipped, trained preset by name.
+- :func:`resolve_model` -- a ``keras.Model`` from a model, a ``.keras`` file or a preset name.
 - :func:`export` -- export to SavedModel, TFLite or ONNX with parity checks.
 
 Every model takes and returns NHWC float32 images on the 0-255 scale.
@@ -26,6 +27,9 @@ from rnan_keras.version import __version__
 
 _LAZY = {
     "build_model": "rnan_keras.models.rnan",
+    "RNAN": "rnan_keras.models.rnan",
+    "TASKS": "rnan_keras.tasks",
+    "resolve_model": "rnan_keras.models.resolve",
     "RNANConfig": "rnan_keras.models.config",
     "VARIANTS": "rnan_keras.models.config",
     "convert": "rnan_keras.convert.official",
@@ -40,6 +44,9 @@ _LAZY = {
 __all__ = [  # noqa: RUF022 -- same order as _LAZY
     "__version__",
     "build_model",
+    "RNAN",
+    "TASKS",
+    "resolve_model",
     "RNANConfig",
     "VARIANTS",
     "convert",

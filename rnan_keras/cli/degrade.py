@@ -16,13 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rnan_keras.cli._options import add_setting_arguments
 from rnan_keras.errors import ConfigError, ImageReadError
-
-TASK_HELP = (
-    "dn_gray / dn_rgb: Gaussian noise of --sigma; demosaic: GRBG Bayer mosaic (3-channel, "
-    "zero-filled); car: JPEG of quality --quality on the Y channel; sr_x2 / sr_x3 / sr_x4: "
-    "Matlab bicubic down-scaling (after cropping to a multiple of the scale)"
-)
+from rnan_keras.tasks import TASKS, get_task, task_help
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,21 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a degraded image (noise, mosaic, JPEG or bicubic down-scaling)",
         description=(
             "Degrade a clean image the way the models' training data is degraded and write "
-            "it. Gray tasks convert colour input with Matlab rgb2gray (dn_gray) or take the "
-            "Y channel of Matlab rgb2ycbcr (car). Image files store 8-bit values, so noisy "
+            "it. Gray tasks convert colour input with Matlab rgb2gray (denoising) or take the "
+            "Y channel of Matlab rgb2ycbcr (JPEG). Image files store 8-bit values, so noisy "
             "output is rounded and clipped to 0-255 when written as PNG/BMP/TIFF; write a "
             ".npy file to keep the exact float32 values (H x W x C, 0-255 scale)."
         ),
-        epilog=TASK_HELP,
+        epilog=task_help(),
     )
     parser.add_argument("input", help="clean input image (PNG, JPEG, BMP, TIFF)")
     parser.add_argument("output", help="degraded output (.png, .bmp, .tif or .npy)")
     parser.add_argument("--task", required=True,
-                        choices=("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3",
-                                 "sr_x4"),
+                        choices=TASKS,
                         help="which degradation (model variant)")
-    parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (dn_*)")
-    parser.add_argument("--quality", type=int, help="JPEG quality 1-100 (car)")
+    add_setting_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--pattern", default="GRBG", choices=("GRBG", "RGGB", "BGGR", "GBRG"),
                         help="Bayer pattern for demosaic (default GRBG, the RNAN protocol)")
@@ -89,14 +83,13 @@ def _write(path: Path, array: np.ndarray) -> None:
 def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
-    from rnan_keras.data.degradations import degrade, get_task, prepare_clean
+    from rnan_keras.data.degradations import degrade, prepare_clean
     from rnan_keras.data.pipeline import load_rgb
 
     info = get_task(args.task)
-    if info.kind == "dn" and args.sigma is None:
-        raise ConfigError(f"--task {args.task} needs --sigma")
-    if info.kind == "car" and args.quality is None:
-        raise ConfigError("--task car needs --quality")
+    missing = info.missing_setting(sigma=args.sigma, quality=args.quality)
+    if missing:
+        raise ConfigError(f"--task {args.task} needs --{missing}")
     try:
         rgb, was_gray = load_rgb(args.input)
     except ImageReadError:

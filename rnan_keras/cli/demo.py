@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     p.add_argument("--sigma", type=float, default=25.0, help="noise level on 0-255 (25)")
     p.add_argument("--image", type=Path, default=SAMPLE, help="clean RGB image to use")
-    p.add_argument("--preset", help="preset to use (default: the dn_rgb preset)")
+    p.add_argument("--preset", help="preset to use (default: the colour-denoising preset)")
     p.set_defaults(func=run)
 
 
@@ -47,18 +47,20 @@ def run(args: argparse.Namespace) -> int:
     from rnan_keras.data.image_io import read_image, write_image
     from rnan_keras.metrics import psnr
     from rnan_keras.presets.registry import default_preset
+    from rnan_keras.tasks import DEFAULT_TASK
 
     clean = read_image(args.image)[..., :3]
     noisy = np.asarray(add_gaussian_noise(clean.astype("float32"), args.sigma, seed=0))
     noisy8 = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
-    name = args.preset or default_preset("dn_rgb")
+    name = args.preset or default_preset(DEFAULT_TASK)
     if name is None:
-        print("WARNING: no trained dn_rgb preset is shipped; using an UNTRAINED model "
+        print(f"WARNING: no trained {DEFAULT_TASK} preset is shipped; using an UNTRAINED model "
               "(random weights): the output is not a real restoration.")
-        model = rnan_keras.build_model("dn_rgb", n_feats=16, n_resgroups=2, zero_init_tail=True)
+        model = rnan_keras.build_model(DEFAULT_TASK, n_feats=16, n_resgroups=2,
+                                       zero_init_tail=True)
     else:
-        model = rnan_keras.load_preset(name)
+        model = rnan_keras.RNAN.from_preset(name)
         print(f"preset {name}: {model.preset_info['description']}")
     restored = rnan_keras.restore(noisy8, model)
 

@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from rnan_keras.cli._options import add_model_source, add_setting_arguments, open_model, parse_tile
 from rnan_keras.errors import ConfigError
-
-TASKS = ("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3", "sr_x4")
+from rnan_keras.tasks import TASKS, get_task, task_help
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,24 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a model on a benchmark folder (PSNR/SSIM, paper protocol)",
         description=(
-            "Degrade every clean image of --data with the fixed-seed protocol (AWGN of "
-            "--sigma for dn_*, GRBG mosaic for demosaic, JPEG of --quality on the Y channel "
-            "for car, Matlab bicubic down-scaling for sr_xN) or read the degraded inputs from "
-            "--degraded, restore them, and measure PSNR/SSIM on the quantised results: on "
-            "RGB (dn_rgb, demosaic), gray (dn_gray), Y (car) or the Y channel of Matlab "
-            "rgb2ycbcr with a border of the scale cropped (SR). SSIM uses the 11x11 Gaussian "
-            "window (sigma 1.5) on 0-255 data, like Matlab/BasicSR."
+            "Degrade every clean image of --data with the fixed-seed protocol of the task or "
+            "read the degraded inputs from --degraded, restore them, and measure PSNR/SSIM on "
+            "the quantised results, on the task's channels with its border cropped. SSIM uses "
+            "the 11x11 Gaussian window (sigma 1.5) on 0-255 data, like Matlab/BasicSR. "
+            "Tasks: " + task_help(measure=True) + "."
         ),
         epilog="Exit codes: 0 done, 1 done but some files could not be read (each reported "
         "and left out of the mean), 2 bad arguments, data or model, 130 interrupted.",
     )
     parser.add_argument("--task", required=True, choices=TASKS, help="what the model restores")
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of clean images")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", metavar="NAME", help="a shipped preset")
-    source.add_argument("--model", metavar="FILE", help="a .keras model file")
-    parser.add_argument("--sigma", type=float, help="noise level on 0-255 (dn_gray, dn_rgb)")
-    parser.add_argument("--quality", type=int, help="JPEG quality 1-100 (car)")
+    add_model_source(parser)
+    add_setting_arguments(parser)
     parser.add_argument("--degraded", metavar="DIR",
                         help="read degraded inputs from this folder (matched by file name, or "
                         "<name>x<scale> for SR) instead of synthesising them")
@@ -74,27 +69,17 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from rnan_keras.inference.evaluate import evaluate, write_report
-    from rnan_keras.inference.restore import check_degradation_settings, resolve_model
 
-    if args.task.startswith("dn") and args.sigma is None and args.degraded is None:
-        raise ConfigError(f"--task {args.task} needs --sigma (or --degraded)")
-    if args.task == "car" and args.quality is None and args.degraded is None:
-        raise ConfigError("--task car needs --quality (or --degraded)")
+    missing = get_task(args.task).missing_setting(sigma=args.sigma, quality=args.quality)
+    if missing and args.degraded is None:
+        raise ConfigError(f"--task {args.task} needs --{missing} (or --degraded)")
     if not Path(args.data).is_dir():
         raise ConfigError(f"--data {args.data}: not a folder")
-    tile = args.tile
-    if tile.lower() not in ("auto", "none"):
-        try:
-            tile = int(tile)
-        except ValueError:
-            raise ConfigError(f"--tile must be auto, none or a number, got {tile!r}") from None
-    model = resolve_model(args.model or args.preset)
+    tile = parse_tile(args.tile)
+    model = open_model(args, "rnan eval", "warning", used=True)
     cfg = getattr(model, "rnan_config", None)
     if cfg is not None and cfg.variant != args.task:
         raise ConfigError(f"the model is a {cfg.variant!r} model, not {args.task!r}")
-    for note in check_degradation_settings(model, sigma=args.sigma, quality=args.quality,
-                                           used=True):
-        print(f"rnan eval: warning: {note}", file=sys.stderr)
 
     def report(record) -> None:
         if not args.quiet:

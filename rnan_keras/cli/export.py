@@ -94,13 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _load_source(args: argparse.Namespace):
     if args.model:
         return args.model
-    from rnan_keras.errors import ConfigError
+    from rnan_keras.models.resolve import resolve_model
 
-    try:
-        from rnan_keras.presets.registry import load_preset
-    except ImportError:
-        raise ConfigError("no presets are installed in this version; use --model FILE") from None
-    return load_preset(args.preset)
+    return resolve_model(args.preset, cache=False)
 
 
 def _fmt(value) -> str:

@@ -24,6 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
+from rnan_keras.cli._options import add_model_source, add_setting_arguments, open_model, parse_tile
 from rnan_keras.errors import ConfigError, ImageReadError, RNANError
 
 OUTPUT_FORMATS = ("png", "tif", "bmp", "jpg", "webp", "same")
@@ -53,9 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", required=True, metavar="OUT",
         help="output folder, or an output file name when restoring one file",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", metavar="NAME", help="a shipped preset (see 'rnan info')")
-    source.add_argument("--model", metavar="FILE", help="a .keras model file")
+    add_model_source(parser)
     parser.add_argument(
         "--tile", default="auto", metavar="auto|N|none",
         help="tile size in input pixels; 'auto' (default) fits --max-memory; 'none' runs the "
@@ -70,13 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="average the 8 flips/rotations (RNAN+; 8x slower)")
     parser.add_argument("--device", choices=("cpu", "gpu"),
                         help="run on the CPU or the first GPU (default: TensorFlow's choice)")
-    parser.add_argument("--sigma", type=float,
-                        help="noise level of the input (0-255; denoising models only). RNAN "
-                        "models are blind: it is checked against the preset's trained range "
-                        "and does not change the result")
-    parser.add_argument("--quality", type=int,
-                        help="JPEG quality of the input (1-100; car models only); checked like "
-                        "--sigma, does not change the result")
+    add_setting_arguments(parser, note=" of the input. RNAN models are blind: it is checked "
+                          "against the task and the preset's trained range and does not change "
+                          "the result")
     parser.add_argument("--scale", type=int, help="SR scale, checked against the model")
     parser.add_argument("--format", default="png", choices=OUTPUT_FORMATS,
                         help="output file format (default png; 'same' keeps the input's)")
@@ -177,19 +172,12 @@ def run(args: argparse.Namespace) -> int:
     single = len(jobs) == 1 and not Path(args.inputs[0]).is_dir() and len(args.inputs) == 1
     if single and jobs[0][1].exists() and not args.force:
         raise ConfigError(f"{jobs[0][1]}: already exists (use --force to overwrite)")
-    tile = args.tile
-    if tile.lower() not in ("auto", "none"):
-        try:
-            tile = int(tile)
-        except ValueError:
-            raise ConfigError(f"--tile must be auto, none or a number, got {tile!r}") from None
+    tile = parse_tile(args.tile)
 
     _select_device(args.device)
-    from rnan_keras.inference.restore import check_degradation_settings, resolve_model, restore
+    from rnan_keras.inference.restore import restore
 
-    model = resolve_model(args.model or args.preset)
-    for note in check_degradation_settings(model, sigma=args.sigma, quality=args.quality):
-        print(f"rnan restore: note: {note}", file=sys.stderr)  # once, not per image
+    model = open_model(args, "rnan restore", "note")
     show = None if not args.quiet else False
     done = failed = skipped = 0
     stop = _StopFlag()

@@ -183,12 +183,14 @@ def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) ->
             raise CheckpointError("SR checkpoint without up-sampler keys 'tail.0.N.weight'")
         ratio = (np.shape(state[f"tail.0.{stages[0]}.weight"]) or (0,))[0] // n_feats
         scale = 3 if ratio == 9 else 2 ** len(stages)
-        inferred = f"sr_x{scale}"
+        inferred = next((t.name for t in VARIANTS.values() if t.kind == "sr" and t.scale == scale),
+                        f"SR x{scale}")
         if variant is not None and variant != inferred:
             raise CheckpointError(f"checkpoint is {inferred} but variant {variant!r} was requested")
         variant = inferred
     else:
-        choices = ("dn_gray", "car") if n_colors == 1 else ("dn_rgb", "demosaic")
+        choices = tuple(t.name for t in VARIANTS.values()
+                        if t.kind != "sr" and t.n_colors == n_colors)
         if variant is None:
             raise CheckpointError(
                 f"a {n_colors}-channel checkpoint can be {' or '.join(choices)}: "

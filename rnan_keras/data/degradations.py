@@ -11,15 +11,16 @@ live in one module per concept and are re-exported here:
 - :func:`jpeg_compress` (:mod:`.jpeg`) -- identical to Pillow encode+decode.
 - :func:`imresize` (:mod:`.resize`) -- Matlab bicubic with antialiasing.
 
-Task protocol used by :func:`degrade` (task names are the model variants):
+Protocol used by :func:`degrade`, per task kind (the tasks are those of
+:mod:`rnan_keras.tasks`):
 
-=========  ===========================================================================
-dn_gray    1-channel clean; AWGN added in float, not rounded nor clipped (DnCNN/RNAN)
-dn_rgb     3-channel clean; same AWGN, independent per channel
-demosaic   3-channel clean; GRBG zero-filled 3-channel mosaic
-car        1-channel clean = rounded Matlab Y of the RGB image; JPEG of that gray image
-sr_xN      3-channel clean HR; Matlab bicubic 1/N on uint8 (quantised, like the benchmarks)
-=========  ===========================================================================
+========  ===========================================================================
+dn        clean with the task's channels; AWGN added in float, not rounded nor clipped
+          (DnCNN/RNAN), independent per channel
+demosaic  3-channel clean; GRBG zero-filled 3-channel mosaic
+car       1-channel clean = rounded Matlab Y of the RGB image; JPEG of that gray image
+sr        3-channel clean HR; Matlab bicubic 1/N on uint8 (quantised, like the benchmarks)
+========  ===========================================================================
 
 :func:`prepare_clean` maps any decoded image to the clean target of a task (gray via
 ``rgb2gray``, Y via ``rgb2ycbcr``, both rounded as Matlab does on uint8; gray images are
@@ -27,9 +28,6 @@ repeated to 3 channels for colour tasks).
 """
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
 
 import tensorflow as tf
 
@@ -40,6 +38,7 @@ from rnan_keras.data.mosaic import BAYER_PATTERNS, bayer_mosaic
 from rnan_keras.data.noise import add_gaussian_noise, sample_per_image
 from rnan_keras.data.resize import imresize
 from rnan_keras.errors import ConfigError, InvalidImageError
+from rnan_keras.tasks import TASKS, Task, get_task
 
 __all__ = [
     "BAYER_PATTERNS",
@@ -62,36 +61,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class TaskInfo:
-    """What a task needs: ``kind`` in {dn, demosaic, car, sr}, channels, SR scale."""
-
-    name: str
-    kind: str
-    n_colors: int
-    scale: int = 1
-
-
-TASKS: dict[str, TaskInfo] = {
-    "dn_gray": TaskInfo("dn_gray", "dn", 1),
-    "dn_rgb": TaskInfo("dn_rgb", "dn", 3),
-    "demosaic": TaskInfo("demosaic", "demosaic", 3),
-    "car": TaskInfo("car", "car", 1),
-    "sr_x2": TaskInfo("sr_x2", "sr", 3, 2),
-    "sr_x3": TaskInfo("sr_x3", "sr", 3, 3),
-    "sr_x4": TaskInfo("sr_x4", "sr", 3, 4),
-}
-
-
-def get_task(task: str) -> TaskInfo:
-    """Look up a task (model variant) name; raise :class:`ConfigError` if unknown."""
-    info = TASKS.get(task)
-    if info is None:
-        m = re.fullmatch(r"sr_x(\d+)", task or "")
-        if m and int(m.group(1)) >= 2:
-            return TaskInfo(task, "sr", 3, int(m.group(1)))
-        raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return info
+#: Kept for callers of this module: the registry is :mod:`rnan_keras.tasks`.
+TaskInfo = Task
 
 
 def quantize(x) -> tf.Tensor:
@@ -182,7 +153,7 @@ def degrade(task: str, clean, *, sigma=None, quality=None, scale=None, seed=None
         return bayer_mosaic(x, pattern=pattern)
     if info.kind == "car":
         if quality is None:
-            raise ConfigError("task 'car' needs quality (JPEG quality 1-100)")
+            raise ConfigError(f"task {task!r} needs quality (JPEG quality 1-100)")
         q = _per_image(quality, batch, draw_seed, tf.int32, "quality")
         if x.shape.rank == 3 and q.shape.rank == 1:
             q = q[0]

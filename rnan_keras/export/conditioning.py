@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnan_keras.tasks import DEFAULT_TASK
+
 HEAD_GAIN = 10.0 / 255.0
 BODY_GAIN = 0.5
 TAIL_GAIN = 30.0
 _FIXED = ("sub_mean", "add_mean")  # the RGB mean shifts of SR models stay as they are
 
 
-def conditioned_random_model(variant: str = "dn_rgb", seed: int = 0, **overrides: Any):
+def conditioned_random_model(variant: str = DEFAULT_TASK, seed: int = 0, **overrides: Any):
     """``build_model(variant, **overrides)`` with seeded, rescaled random weights."""
     import keras
 

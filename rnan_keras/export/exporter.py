@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnan_keras.errors import ConfigError, ExportError, ModelLoadError
+from rnan_keras.errors import ConfigError, ExportError
 from rnan_keras.export import files, manifest, parity
 from rnan_keras.export.formats import FORMATS, get_format
 from rnan_keras.export.formats.onnx import DEFAULT_OPSET, check_opset
@@ -49,21 +49,10 @@ class ExportResult:
 
 
 def _load_model(model: Any):
-    import keras
+    """The model to export: a ``keras.Model``, a ``.keras`` file or a preset name."""
+    from rnan_keras.models.resolve import resolve_model
 
-    if isinstance(model, keras.Model):
-        return model
-    path = Path(model)
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} not found")
-    try:
-        import rnan_keras.layers
-        import rnan_keras.models.rnan  # noqa: F401
-
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelLoadError(f"cannot load Keras model {path}: {first}") from None
+    return resolve_model(model, cache=False)
 
 
 def _versions(extra: dict[str, Any]) -> dict[str, Any]:

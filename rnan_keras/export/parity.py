@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from rnan_keras.tasks import get_task
+
 #: Verification threshold for float32 exports: max |export - keras| on the 0-255 scale.
 DEFAULT_TOLERANCE = 1e-2
 #: uint8 outputs may differ by one step where Keras' value sits on a rounding boundary.
@@ -51,7 +53,7 @@ def default_probe_sizes(tile: int | None, variant: str | None = None) -> list[tu
         sizes = [(31, 45), (47, 63)]
     else:
         sizes = [(min(tile - 1, 31), min(tile - 1, 45)), ((tile + tile // 2) | 1, (tile + 2) | 1)]
-    if variant == "demosaic":
+    if get_task(variant).kind == "demosaic":
         sizes = [(h - 1, w - 1) for h, w in sizes]
     return sizes
 

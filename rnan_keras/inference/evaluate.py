@@ -1,16 +1,9 @@
 """Benchmark evaluation with the paper's protocol, and its reports (JSON, Markdown, grid PNG).
 
-Protocol per task (see :func:`protocol_for`):
-
-==========  ===================================  ====================  ===========
-task        degradation (fixed seed per image)   measured on           crop border
-==========  ===================================  ====================  ===========
-dn_gray     AWGN sigma, float (not rounded)      gray                  0
-dn_rgb      AWGN sigma, float, per channel       RGB                   0
-demosaic    GRBG 3-channel zero-filled mosaic    RGB                   0
-car         JPEG quality q of the Matlab Y       Y (the image itself)  0
-sr_xN       Matlab bicubic 1/N on uint8          Y of Matlab rgb2ycbcr N
-==========  ===================================  ====================  ===========
+Protocol per task (see :func:`protocol_for`): the degradation of
+:func:`rnan_keras.data.degradations.degrade` (fixed seed per image), measured on the
+channels and with the crop border that :mod:`rnan_keras.tasks` gives the task (all
+channels, or the Y of Matlab rgb2ycbcr with a border of the scale cropped for SR).
 
 Restored images are quantised (clipped to 0-255 and rounded) before measuring, as the
 paper's Matlab scripts measured saved 8-bit results. Degradations come from
@@ -33,16 +26,13 @@ from typing import Any
 import numpy as np
 
 from rnan_keras.metrics import psnr, ssim
+from rnan_keras.tasks import get_task
 
 
 def protocol_for(task: str) -> tuple[int, bool]:
-    """(crop_border, y_channel) of the paper's evaluation for ``task``."""
-    from rnan_keras.data.degradations import get_task
-
+    """(crop_border, y_channel) of the paper's evaluation for ``task`` (from the registry)."""
     info = get_task(task)
-    if info.kind == "sr":
-        return info.scale, True
-    return 0, False
+    return info.crop_border, info.y_channel
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
@@ -52,7 +42,7 @@ def quantize(x: np.ndarray) -> np.ndarray:
 
 def baseline(task: str, degraded: np.ndarray) -> np.ndarray:
     """The reference result: the degraded input, or bicubic up-scaling for SR (float 0-255)."""
-    from rnan_keras.data.degradations import get_task, imresize
+    from rnan_keras.data.degradations import imresize
 
     info = get_task(task)
     if info.kind == "sr":

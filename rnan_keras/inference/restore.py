@@ -53,155 +53,24 @@ import os
 import sys
 import warnings
 import weakref
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnan_keras.errors import ConfigError, InvalidImageError, ModelLoadError, RNANError
+from rnan_keras.errors import ConfigError, InvalidImageError, RNANError
 from rnan_keras.inference import memory
 from rnan_keras.inference.ensemble import self_ensemble
 from rnan_keras.inference.tiling import count_tiles, model_function, model_scale, predict_tiled
+from rnan_keras.models.resolve import (  # noqa: F401 -- re-exported: the one model resolver
+    check_degradation_settings,
+    load_model_file,
+    load_preset_model,
+    model_channels,
+    model_task,
+    resolve_model,
+)
 
 _VARIANTS_CLONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PRESET_CACHE: dict[str, Any] = {}
-_FILE_CACHE: dict[tuple, Any] = {}
-
-
-# --------------------------------------------------------------------------- model loading
-
-
-def _is_keras_model(obj: Any) -> bool:
-    try:
-        import keras
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(obj, keras.Model)
-
-
-def load_model_file(path: str | os.PathLike) -> Any:
-    """Load a ``.keras`` model file with ``safe_mode=True`` (no arbitrary code)."""
-    import keras
-
-    path = Path(path)
-    if path.is_dir():
-        raise ModelLoadError(f"{path}: is a folder, not a .keras model file")
-    if not path.is_file():
-        raise ModelLoadError(f"{path}: no such model file")
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    if key in _FILE_CACHE:
-        return _FILE_CACHE[key]
-    import rnan_keras.layers
-    import rnan_keras.models.rnan  # noqa: F401
-
-    try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable model"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelLoadError(f"{path}: not a loadable Keras model ({first})") from None
-    if not _is_keras_model(model):
-        raise ModelLoadError(f"{path}: does not contain a Keras model")
-    _FILE_CACHE.clear()
-    _FILE_CACHE[key] = model
-    return model
-
-
-def load_preset_model(name: str) -> Any:
-    """The preset ``name`` (:func:`rnan_keras.presets.registry.load_preset`), cached.
-
-    Takes no degradation settings: a preset's architecture and weights are fixed by its
-    registry entry (see :func:`check_degradation_settings` for sigma / quality).
-    """
-    if name in _PRESET_CACHE:
-        return _PRESET_CACHE[name]
-    from rnan_keras.presets import registry
-
-    model = registry.load_preset(name)
-    _PRESET_CACHE.clear()
-    _PRESET_CACHE[name] = model
-    return model
-
-
-def resolve_model(model_or_preset: Any) -> Any:
-    """A ``keras.Model`` from a model, a ``.keras`` path or a preset name."""
-    if _is_keras_model(model_or_preset):
-        return model_or_preset
-    if isinstance(model_or_preset, str | os.PathLike):
-        text = os.fspath(model_or_preset)
-        if text.endswith(".keras") or os.sep in text or Path(text).is_file():
-            return load_model_file(text)
-        return load_preset_model(text)
-    raise ConfigError(
-        f"expected a keras.Model, a .keras file or a preset name, got {type(model_or_preset)}"
-    )
-
-
-_SETTING_TASK = {"sigma": "dn", "quality": "car"}
-
-
-def check_degradation_settings(
-    model, *, sigma: float | None = None, quality: int | None = None, used: bool = False
-) -> list[str]:
-    """Check a noise level / JPEG quality given with ``model``; they never change the model.
-
-    ``sigma`` (0-255 scale) only applies to denoising models, ``quality`` (1-100) only to
-    JPEG artifact reduction (``car``); anything else raises :class:`ConfigError`. Returns
-    notes for the user: a value outside the range the preset was trained on, and, unless
-    ``used`` (the caller degrades images with it, as ``rnan eval`` does), that the model does
-    not take the setting (RNAN models are blind: the level is not an input).
-    """
-    task = model_task(model)
-    label = getattr(getattr(model, "rnan_config", None), "variant", task)
-    name = getattr(model, "preset_name", None)
-    trained = (getattr(model, "preset_info", None) or {}).get("degradation") or {}
-    what = f"preset {name!r}" if name else "the model"
-    notes = []
-    for key, value in (("sigma", sigma), ("quality", quality)):
-        if value is None:
-            continue
-        if _SETTING_TASK[key] != task:
-            raise ConfigError(
-                f"{key} applies to {'denoising' if key == 'sigma' else 'JPEG (car)'} models "
-                f"only; {what} is a {label!r} model"
-            )
-        if key == "sigma" and not value >= 0:
-            raise ConfigError(f"sigma must be >= 0 (0-255 scale), got {value:g}")
-        if key == "quality" and not 1 <= value <= 100:
-            raise ConfigError(f"quality must be in 1..100, got {value}")
-        span = trained.get(key)
-        if span is not None and not span[0] <= value <= span[1]:
-            notes.append(
-                f"{key} {value:g} is outside the range {what} was trained on "
-                f"({span[0]:g}-{span[1]:g}); expect a poor result"
-            )
-        elif not used:
-            blind = f" (blind over {key} {span[0]:g}-{span[1]:g})" if span is not None else ""
-            notes.append(
-                f"{what}{blind} takes no {key}: {key} {value:g} does not change the result"
-            )
-    return notes
-
-
-def model_task(model) -> str:
-    """``dn``, ``demosaic``, ``car`` or ``sr`` for an RNAN; ``dn`` for other models."""
-    cfg = getattr(model, "rnan_config", None)
-    if cfg is not None:
-        return str(cfg.task)
-    return "dn"
-
-
-def model_channels(model) -> int:
-    try:
-        c = model.inputs[0].shape[-1]
-    except (AttributeError, IndexError, TypeError):
-        c = None
-    if c is None:
-        cfg = getattr(model, "rnan_config", None)
-        if cfg is None:
-            raise ConfigError("cannot tell how many channels the model takes")
-        c = cfg.n_colors
-    return int(c)
 
 
 # --------------------------------------------------------------------------- image in / out

@@ -1,7 +1,7 @@
 """Variant registry and model configuration.
 
-The seven official variants share one architecture and differ only in colour channels and
-SR scale; ``RNANConfig`` holds every hyper-parameter the builder reads, so ablations
+The seven official variants (the tasks of :mod:`rnan_keras.tasks`) share one architecture
+and differ only in colour channels and SR scale; ``RNANConfig`` holds every hyper-parameter the builder reads, so ablations
 (paper Table 1) and smaller models are configs too.
 """
 
@@ -12,42 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnan_keras.errors import ConfigError
+from rnan_keras.tasks import DEFAULT_TASK, TASKS, Task, get_task
+
+#: The variants are the tasks of :mod:`rnan_keras.tasks` (one registry).
+VariantSpec = Task
+VARIANTS: dict[str, Task] = TASKS
 
 
-@dataclass(frozen=True)
-class VariantSpec:
-    """What a variant restores. ``task`` is ``dn``, ``demosaic``, ``car`` or ``sr``."""
-
-    name: str
-    task: str
-    n_colors: int
-    scale: int
-    official_folder: str
-    description: str
-
-
-VARIANTS: dict[str, VariantSpec] = {
-    v.name: v
-    for v in (
-        VariantSpec("dn_gray", "dn", 1, 1, "DN_Gray", "grayscale AWGN denoising"),
-        VariantSpec("dn_rgb", "dn", 3, 1, "DN_RGB", "colour AWGN denoising"),
-        VariantSpec("demosaic", "demosaic", 3, 1, "Demosaic", "demosaicing (3-ch zero-filled)"),
-        VariantSpec("car", "car", 1, 1, "CAR", "JPEG artifact reduction on the Y channel"),
-        VariantSpec("sr_x2", "sr", 3, 2, "SR", "bicubic super-resolution x2"),
-        VariantSpec("sr_x3", "sr", 3, 3, "SR", "bicubic super-resolution x3"),
-        VariantSpec("sr_x4", "sr", 3, 4, "SR", "bicubic super-resolution x4"),
-    )
-}
-
-
-def get_variant_spec(variant: str) -> VariantSpec:
+def get_variant_spec(variant: str) -> Task:
     """Look up a variant by name; raises :class:`ConfigError` listing the valid names."""
-    try:
-        return VARIANTS[variant]
-    except KeyError:
-        raise ConfigError(
-            f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}"
-        ) from None
+    return get_task(variant, what="variant")
 
 
 @dataclass(frozen=True)
@@ -74,7 +48,7 @@ class RNANConfig:
     presets, which get only a short CPU training.
     """
 
-    variant: str = "dn_rgb"
+    variant: str = DEFAULT_TASK
     n_colors: int = 3
     scale: int = 1
     n_feats: int = 64
@@ -136,7 +110,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_config(variant: str = "dn_rgb", **overrides: Any) -> RNANConfig:
+def make_config(variant: str = DEFAULT_TASK, **overrides: Any) -> RNANConfig:
     """Config for ``variant`` with ``overrides`` (any :class:`RNANConfig` field).
 
     ``ablation="no_mask"`` etc. applies an entry of :data:`ABLATIONS` first.

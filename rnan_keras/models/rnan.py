@@ -28,6 +28,7 @@ from rnan_keras.layers import (
     Upsampler,
 )
 from rnan_keras.models.config import RNANConfig, make_config
+from rnan_keras.tasks import DEFAULT_TASK
 
 
 def _module_kwargs(cfg: RNANConfig, mask: str) -> dict[str, Any]:
@@ -101,8 +102,19 @@ class RNAN(keras.Model):
     def from_config(cls, config: dict[str, Any], custom_objects=None) -> RNAN:
         return cls(**config)
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> RNAN:
+        """A shipped, trained preset by name (keras-hub style), e.g.
+        ``RNAN.from_preset("dn_rgb_small")``; same as :func:`rnan_keras.load_preset`.
 
-def build_model(variant: str = "dn_rgb", *, name: str | None = None, **overrides: Any) -> RNAN:
+        ``overrides`` are options that do not change the weights (``non_local_mode=...``).
+        """
+        from rnan_keras.presets.registry import load_preset
+
+        return load_preset(name, **overrides)
+
+
+def build_model(variant: str = DEFAULT_TASK, *, name: str | None = None, **overrides: Any) -> RNAN:
     """Build an RNAN model.
 
     Args:

@@ -16,8 +16,8 @@ from typing import Any
 
 from rnan_keras.data.image_io import atomic_write_bytes
 from rnan_keras.errors import ConfigError
+from rnan_keras.tasks import TASKS
 
-TASKS = ("dn_gray", "dn_rgb", "demosaic", "car", "sr_x2", "sr_x3", "sr_x4")
 LOSSES = ("l2", "l1")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 

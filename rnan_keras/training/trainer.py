@@ -80,22 +80,16 @@ def _ensure_float32_output(model: keras.Model) -> keras.Model:
 
 def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str | None]:
     """Weights of the fine-tuning start point (preset, .keras file or official checkpoint)."""
-    if config.init_model:
-        path = Path(config.init_model)
-        if not path.is_file():
-            raise ConfigError(f"--init-model file not found: {path}")
-        from rnan_keras.errors import ModelLoadError
+    if config.init_model or config.init_preset:
+        from rnan_keras.models.resolve import load_model_file, resolve_model
 
-        try:
-            src = keras.models.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise ModelLoadError(f"cannot load {path}: {first}") from None
-        return src.get_weights(), f"model:{path}"
-    if config.init_preset:
-        from rnan_keras.presets.registry import load_preset
-
-        src = load_preset(config.init_preset)
+        if config.init_model:
+            path = Path(config.init_model)
+            if not path.is_file():
+                raise ConfigError(f"--init-model file not found: {path}")
+            src = load_model_file(path, cache=False)
+            return src.get_weights(), f"model:{path}"
+        src = resolve_model(config.init_preset, cache=False)
         return src.get_weights(), f"preset:{config.init_preset}"
     if config.init_official:
         from rnan_keras.convert.official import convert

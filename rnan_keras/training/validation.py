@@ -1,8 +1,8 @@
 """Validation during training: whole images, PSNR on the task's channel.
 
-PSNR protocol (matches the paper's evaluation): the restored image is clipped to [0, 255]
-and rounded; denoising and demosaicing use all channels; CAR models already work on the Y
-channel; SR uses the Y channel (BT.601) with a ``scale``-pixel border cropped.
+PSNR protocol (the paper's evaluation, from :mod:`rnan_keras.tasks`): the restored image is
+clipped to [0, 255] and rounded, then measured with :func:`rnan_keras.metrics.psnr` on the
+task's channels with its crop border.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+
+from rnan_keras.metrics import psnr
+from rnan_keras.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -23,26 +26,9 @@ class PSNRProtocol:
 
 
 def psnr_protocol(task: str) -> PSNRProtocol:
-    """The validation PSNR protocol of a task name (``dn_rgb``, ``car``, ``sr_x4``...)."""
-    if task.startswith("sr_x"):
-        return PSNRProtocol(y_channel=True, crop_border=int(task[4:]))
-    return PSNRProtocol(y_channel=False, crop_border=0)
-
-
-def _rgb_to_y(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-
-
-def _fallback_psnr(a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool) -> float:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    if y_channel and a.shape[-1] == 3:
-        a, b = _rgb_to_y(a), _rgb_to_y(b)
-    if crop_border:
-        a = a[crop_border:-crop_border, crop_border:-crop_border]
-        b = b[crop_border:-crop_border, crop_border:-crop_border]
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    """The validation PSNR protocol of a task (from :mod:`rnan_keras.tasks`)."""
+    info = get_task(task)
+    return PSNRProtocol(y_channel=info.y_channel, crop_border=info.crop_border)
 
 
 def image_psnr(restored: np.ndarray, clean: np.ndarray, task: str) -> float:
@@ -52,10 +38,6 @@ def image_psnr(restored: np.ndarray, clean: np.ndarray, task: str) -> float:
     clean = np.asarray(clean, np.float64)
     if restored.shape != clean.shape:
         raise ValueError(f"restored shape {restored.shape} != clean shape {clean.shape}")
-    try:
-        from rnan_keras.metrics import psnr
-    except ImportError:
-        return _fallback_psnr(restored, clean, proto.crop_border, proto.y_channel)
     return float(psnr(restored, clean, data_range=255, crop_border=proto.crop_border,
                       y_channel=proto.y_channel))
 

@@ -1,0 +1,46 @@
+"""Options shared by several subcommands: model source, degradation settings, tiling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnan_keras.errors import ConfigError
+from rnan_keras.tasks import SETTINGS, tasks_with
+
+
+def add_model_source(parser: argparse.ArgumentParser) -> None:
+    """``--preset NAME`` or ``--model FILE`` (exactly one)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME", help="a shipped preset (see 'rnan info')")
+    source.add_argument("--model", metavar="FILE", help="a .keras model file")
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--sigma`` / ``--quality`` with the tasks that take them (from the task registry)."""
+    for name, setting in SETTINGS.items():
+        parser.add_argument(
+            f"--{name}", type=int if setting.integer else float,
+            help=f"{setting.help} ({', '.join(tasks_with(setting=name))}){note}",
+        )
+
+
+def parse_tile(text: str) -> int | str:
+    """``auto``, ``none`` or an int, from a ``--tile`` value."""
+    if text.lower() in ("auto", "none"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--tile must be auto, none or a number, got {text!r}") from None
+
+
+def open_model(args: argparse.Namespace, prog: str, label: str, *, used: bool = False):
+    """The model of ``--model`` / ``--preset``; degradation settings checked, notes printed."""
+    from rnan_keras.models.resolve import check_degradation_settings, resolve_model
+
+    model = resolve_model(args.model or args.preset)
+    for note in check_degradation_settings(model, sigma=args.sigma, quality=args.quality,
+                                           used=used):
+        print(f"{prog}: {label}: {note}", file=sys.stderr)  # once, not per image
+    return model
