@@ -374,3 +374,120 @@ def write_image(path: str | os.PathLike, array: np.ndarray, *, quality: int = 95
         )
     data = encode_image(array, fmt, quality=quality, path=path)
     return atomic_write_bytes(path, data)
+
+
+# --------------------------------------------------------------------------- arrays <-> float
+
+
+def image_from_input(image, max_pixels: int | None = None) -> tuple[np.ndarray, str, bool]:
+    """``(array HWC, kind, squeeze)`` from a path, PIL image or numpy array.
+
+    ``kind`` is ``path``, ``pil`` or ``array``; ``squeeze`` tells that a 2-D array was given
+    (a 1-channel result goes back 2-D). Raises :class:`ImageTooLargeError` above
+    ``max_pixels`` and :class:`InvalidImageError` for anything else unusable.
+    """
+    from PIL import Image
+
+    if isinstance(image, str | os.PathLike):
+        arr, kind, squeeze = read_image(image, max_pixels=max_pixels), "path", False
+    elif isinstance(image, Image.Image):
+        arr, kind, squeeze = pil_to_array(image, source="PIL image"), "pil", False
+    elif isinstance(image, np.ndarray):
+        arr, kind, squeeze = check_array(image), "array", image.ndim == 2
+    else:
+        raise InvalidImageError(
+            f"expected an image path, a PIL image or a numpy array, got {type(image).__name__}"
+        )
+    if max_pixels is not None and arr.shape[0] * arr.shape[1] > max_pixels:
+        raise ImageTooLargeError(
+            f"image has {arr.shape[0] * arr.shape[1]:,} pixels, above the limit {max_pixels:,}"
+        )
+    return arr, kind, squeeze
+
+
+def check_array(arr: np.ndarray) -> np.ndarray:
+    """An ``(H, W)`` / ``(H, W, C)`` image array checked (dtype, range, finite) as HWC."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise InvalidImageError(
+            f"image array must be (H, W) or (H, W, C), got shape {arr.shape}"
+        )
+    h, w, c = arr.shape
+    if h < 1 or w < 1:
+        raise InvalidImageError(f"image array is empty (shape {arr.shape})")
+    if c not in (1, 2, 3, 4):
+        raise InvalidImageError(f"image must have 1, 2, 3 or 4 channels, got {c}")
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "uif":
+        raise InvalidImageError(f"unsupported image dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise InvalidImageError("image contains NaN or Inf values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -1e-3 or hi > 255.0 + 1e-3:
+            raise InvalidImageError(
+                f"float images must be on the 0-255 scale, got values in {lo:g}..{hi:g}"
+            )
+        if hi <= 1.0 and hi > lo:
+            warnings.warn(
+                "float image has values <= 1; rnan_keras expects the 0-255 scale "
+                "(multiply by 255 if this is a 0-1 image)",
+                stacklevel=4,
+            )
+    elif arr.dtype.kind in "iu" and arr.dtype not in (np.uint8, np.uint16):
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise InvalidImageError(
+                f"{arr.dtype} images must hold 0..255 (use uint16 for 16-bit), got {lo}..{hi}"
+            )
+    return arr
+
+
+def to_float(arr: np.ndarray) -> np.ndarray:
+    """The one image-to-float conversion: float32 on 0-255 (uint16 is divided by 257)."""
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / np.float32(257.0)
+    return np.clip(arr.astype(np.float32), 0.0, 255.0)
+
+
+def from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Back from float 0-255 to ``dtype`` (clipped; rounded halves up for integers)."""
+    x = np.clip(x, 0.0, 255.0)
+    if dtype == np.uint16:
+        return np.floor(x.astype(np.float64) * 257.0 + 0.5).astype(np.uint16)
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    return np.floor(x + 0.5).astype(dtype)
+
+
+def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """Bicubic up-scaling of an ``(H, W, 1)`` float alpha channel."""
+    if scale == 1:
+        return alpha
+    from PIL import Image
+
+    h, w = alpha.shape[:2]
+    img = Image.fromarray(alpha[:, :, 0].astype(np.float32), mode="F")
+    big = img.resize((w * scale, h * scale), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(big, dtype=np.float32), 0.0, 255.0)[:, :, None]
+
+
+def to_pil(arr: np.ndarray):
+    """An HWC uint8 / uint16 array as a PIL image (16-bit colour is reduced to 8 bits)."""
+    from PIL import Image
+
+    c = arr.shape[2]
+    if arr.dtype == np.uint16:
+        if c == 1:
+            return Image.fromarray(np.ascontiguousarray(arr[:, :, 0]))  # mode I;16
+        # A 16-bit gray PIL image given to a colour model: PIL has no 16-bit colour mode.
+        warnings.warn(
+            "PIL cannot hold 16-bit colour images: the result is reduced to 8 bits "
+            "(pass a numpy array to keep 16 bits)",
+            stacklevel=3,
+        )
+        arr = np.floor(arr.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+    if arr.dtype != np.uint8:
+        arr = np.floor(np.clip(arr, 0, 255) + 0.5).astype(np.uint8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
+    return Image.fromarray(arr[:, :, 0] if c == 1 else arr, mode=mode)

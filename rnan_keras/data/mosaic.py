@@ -48,3 +48,14 @@ def bayer_mosaic(x, pattern: str = "GRBG", packed: bool = False) -> tf.Tensor:
     if packed:
         return tf.reduce_sum(mosaic, axis=-1, keepdims=True)
     return mosaic
+
+
+def bayer_from_raw(raw: np.ndarray, pattern: str = "GRBG") -> np.ndarray:
+    """A 1-channel raw CFA image ``(H, W, 1)`` -> the zero-filled ``(H, W, 3)`` mosaic.
+
+    The inverse of ``bayer_mosaic(x, pattern, packed=True)`` up to the zero-filled
+    channels: each pixel's value goes to the channel ``pattern`` gives it.
+    """
+    h, w = raw.shape[:2]
+    mask = np.tile(bayer_masks(pattern), ((h + 1) // 2, (w + 1) // 2, 1))[:h, :w]
+    return (np.asarray(raw, np.float32)[:, :, :1] * mask).astype(np.float32)

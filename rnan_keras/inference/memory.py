@@ -22,8 +22,12 @@ to use more).
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
+import warnings
+import weakref
+from typing import Any
 
 from rnan_keras.errors import ConfigError
 
@@ -198,3 +202,67 @@ def choose_chunk_size(model, height: int, width: int, working: int) -> int:
     left = working - _FEAT_TENSORS * n * feats * 4
     chunk = int(left / (_NL_FACTOR * 4 * n)) if left > 0 else 0
     return int(min(max(chunk, 64), 4096))
+
+
+# --------------------------------------------------------------------------- tile policy
+
+_CHUNKED_CLONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _whole_image_model(model, height: int, width: int, working: int):
+    """``model``, or a copy whose non-local blocks are chunked to fit ``working`` bytes."""
+    cfg = getattr(model, "rnan_config", None)
+    if cfg is None or not cfg.use_non_local:
+        return model
+    chunk = choose_chunk_size(model, height, width, working)
+    n = height * width
+    if non_local_bytes(n, cfg.non_local_mode, cfg.chunk_size, cfg.max_dense_positions) <= (
+        non_local_bytes(n, "chunked", chunk, 0)
+    ):
+        return model
+    clones = _CHUNKED_CLONES.setdefault(model, {})
+    if chunk not in clones:
+        from rnan_keras.models.rnan import with_non_local_mode
+
+        clones.clear()
+        clones[chunk] = with_non_local_mode(model, "auto", chunk_size=chunk)
+    return clones[chunk]
+
+
+def resolve_tile(
+    model,
+    height: int,
+    width: int,
+    tile: int | str | None,
+    *,
+    max_memory: str | float | None = None,
+    c_in: int = 3,
+    c_out: int = 3,
+    scale: int = 1,
+    gpu: bool = False,
+) -> tuple[int | None, Any]:
+    """(tile size or None for one pass, model to run) for ``tile`` = "auto" / "none" / int."""
+    if tile is None or (isinstance(tile, str) and tile.lower() == "none"):
+        budget = resolve_budget(max_memory, gpu=gpu)
+        working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+        return None, _whole_image_model(model, height, width, working)
+    if isinstance(tile, str) and tile.lower() == "auto":
+        budget = resolve_budget(max_memory, gpu=gpu)
+        working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+        chosen = choose_tile(model, height, width, working, scale=scale)
+        needed = estimate_tile_bytes(model, chosen or height, chosen or width, scale)
+        if needed > working:
+            warnings.warn(
+                f"memory budget {budget / GIB:.2f} GiB is tight: using the smallest "
+                f"tile ({chosen}px), which needs about {needed / MIB:.0f} MiB more",
+                stacklevel=3,
+            )
+        return chosen, model
+    if isinstance(tile, str):
+        try:
+            tile = int(tile)
+        except ValueError:
+            raise ConfigError(f"tile must be 'auto', 'none' or a number, got {tile!r}") from None
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 8:
+        raise ConfigError(f"tile must be 'auto', 'none' or an integer >= 8, got {tile!r}")
+    return int(tile), model

@@ -220,3 +220,13 @@ def predict_tiled(
     assert acc is not None
     acc /= norm[None, :, :, None]
     return acc if batched else acc[0]
+
+
+def progress_bar(total: int, progress: bool | None, desc: str = "tiles"):
+    """A tqdm bar over tiles: shown when ``progress``, or (``None``) when stderr is a TTY."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    return tqdm(total=total, desc=desc, unit="tile", leave=False, disable=disable)

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from rnan_keras.errors import ConfigError, ModelLoadError
-from rnan_keras.tasks import SETTINGS, get_task
+from rnan_keras.tasks import SETTINGS, TASKS
 
 _PRESET_CACHE: dict[str, Any] = {}
 _FILE_CACHE: dict[tuple, Any] = {}
@@ -96,11 +96,9 @@ def model_task(model) -> str:
 
 
 def model_setting(model) -> str | None:
-    """The degradation setting the model's task takes (``sigma`` for models of other kinds)."""
-    cfg = getattr(model, "rnan_config", None)
-    if cfg is None:
-        return "sigma"
-    return get_task(cfg.variant).setting
+    """The degradation setting the model's task kind takes (``sigma`` for non-RNAN models)."""
+    kind = model_task(model)
+    return next((t.setting for t in TASKS.values() if t.kind == kind), None)
 
 
 def model_channels(model) -> int:

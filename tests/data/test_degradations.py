@@ -107,3 +107,13 @@ def test_degrade_in_tf_function_with_unknown_shapes(task):
     b = fn(x, tf.constant([1, 2])).numpy()
     np.testing.assert_array_equal(a, b)
     assert a.shape == (2, -(-13 // info.scale), -(-17 // info.scale), info.n_colors)
+
+
+@pytest.mark.parametrize("pattern", ["GRBG", "RGGB"])
+def test_bayer_from_raw_inverts_the_packed_mosaic(pattern):
+    from rnan_keras.data.mosaic import bayer_from_raw
+
+    x = _rgb(1, 7, 9)[0]
+    raw = np.asarray(bayer_mosaic(x, pattern=pattern, packed=True))
+    np.testing.assert_array_equal(bayer_from_raw(raw, pattern),
+                                  np.asarray(bayer_mosaic(x, pattern=pattern)))
