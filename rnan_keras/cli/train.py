@@ -75,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("task", nargs="?", choices=TASKS, help="variant to train")
     p.add_argument("--config", metavar="FILE",
-                   help="JSON or YAML file with the same keys (options given here win)")
+                   help="JSON file with the same keys (options given here win)")
     g = p.add_argument_group("data")
     g.add_argument("--train-dir", metavar="DIR", help="folder of clean training images")
     g.add_argument("--val-dir", metavar="DIR", help="folder of clean validation images")

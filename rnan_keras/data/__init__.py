@@ -1,8 +1,7 @@
-"""Data: degradations synthesised with TensorFlow ops, Keras preprocessing layers and tf.data.
+"""Data: degradations synthesised with TensorFlow ops, image files and tf.data pipelines.
 
 - :mod:`rnan_keras.data.degradations` -- AWGN, Matlab colour conversions, Bayer mosaic, JPEG,
   Matlab bicubic ``imresize`` and the task dispatcher :func:`~.degradations.degrade`.
-- :mod:`rnan_keras.data.layers` -- the same degradations as serialisable Keras layers.
 - :mod:`rnan_keras.data.pipeline` -- ``make_dataset`` / ``make_eval_dataset`` (tf.data).
 - :mod:`rnan_keras.data.image_io` -- reading and writing image files.
 

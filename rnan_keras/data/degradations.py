@@ -142,21 +142,19 @@ def degrade(task: str, clean, *, sigma=None, quality=None, scale=None, seed=None
         draw_seed, op_seed = tf.unstack(tf.random.experimental.stateless_split(as_seed(seed), 2))
     else:
         draw_seed = op_seed = None
-    if info.kind == "dn":
-        if sigma is None:
-            raise ConfigError(f"task {task!r} needs sigma (noise level on the 0-255 scale)")
-        s = _per_image(sigma, batch, draw_seed, tf.float32, "sigma")
-        if x.shape.rank == 3 and s.shape.rank == 1:
-            s = s[0]
-        return add_gaussian_noise(x, s, seed=op_seed, clip=clip, round_values=round_values)
+    if info.setting is not None:  # dn takes sigma, car takes quality (see rnan_keras.tasks)
+        setting = info.setting_spec
+        value = sigma if info.setting == "sigma" else quality
+        if value is None:
+            raise ConfigError(f"task {task!r} needs {setting.name} ({setting.help})")
+        dtype = tf.int32 if setting.integer else tf.float32
+        v = _per_image(value, batch, draw_seed, dtype, setting.name)
+        if x.shape.rank == 3 and v.shape.rank == 1:
+            v = v[0]
+        if info.kind == "car":
+            return jpeg_compress(x, v)
+        return add_gaussian_noise(x, v, seed=op_seed, clip=clip, round_values=round_values)
     if info.kind == "demosaic":
         return bayer_mosaic(x, pattern=pattern)
-    if info.kind == "car":
-        if quality is None:
-            raise ConfigError(f"task {task!r} needs quality (JPEG quality 1-100)")
-        q = _per_image(quality, batch, draw_seed, tf.int32, "quality")
-        if x.shape.rank == 3 and q.shape.rank == 1:
-            q = q[0]
-        return jpeg_compress(x, q)
     factor = scale or info.scale
     return imresize(x, 1.0 / factor, quantize=True)

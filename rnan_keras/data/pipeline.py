@@ -32,10 +32,10 @@ import numpy as np
 import tensorflow as tf
 
 from rnan_keras.data.degradations import TaskInfo, degrade, get_task, prepare_clean
+from rnan_keras.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_float
 from rnan_keras.data.resize import imresize
 from rnan_keras.errors import ConfigError, ImageReadError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -59,7 +59,9 @@ class DatasetStats:
 
 
 def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
-    """Image files (PNG/JPEG/BMP/TIFF) of a folder (sorted, not recursive) or a list of paths.
+    """Image files of a folder (:func:`~rnan_keras.data.image_io.list_images`: the
+    extensions of :data:`~rnan_keras.data.image_io.IMAGE_EXTENSIONS`, sorted, not recursive)
+    or a list of paths.
 
     Raises:
         ImageReadError: the folder does not exist or holds no image file, or the list is empty.
@@ -67,10 +69,7 @@ def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
-            files = sorted(
-                str(p) for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
+            files = [str(p) for p in list_images(path)]
             if not files:
                 raise ImageReadError(
                     f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found in folder {path}"
@@ -88,28 +87,13 @@ def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
 def load_rgb(path: str) -> tuple[np.ndarray, bool]:
     """Read an image file as (uint8 RGB [H, W, 3], was_gray); 16-bit is scaled to 8 bits.
 
-    Gray files are repeated to 3 channels (``was_gray`` tells), alpha is dropped. Uses
-    :func:`rnan_keras.data.image_io.read_image` (EXIF orientation, pixel limit) when present.
+    Gray files are repeated to 3 channels (``was_gray`` tells), alpha is dropped. Reads with
+    :func:`~rnan_keras.data.image_io.read_image` (EXIF orientation, pixel limit) and converts
+    with :func:`~rnan_keras.data.image_io.to_float`.
     """
-    try:
-        from rnan_keras.data.image_io import read_image
-    except ImportError:  # pragma: no cover - image_io is optional for this module
-        read_image = None
-    if read_image is not None:
-        arr = np.asarray(read_image(path))
-    else:  # pragma: no cover
-        from PIL import Image, ImageOps
-
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode not in ("L", "RGB", "RGBA", "LA", "I;16", "I"):
-                im = im.convert("RGB")
-            arr = np.asarray(im)
-    if arr.dtype == np.uint16 or arr.dtype == np.int32:
-        arr = np.floor(arr.astype(np.float64) / 257.0 + 0.5).clip(0, 255)
-    arr = arr.astype(np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
+    arr = read_image(path)
+    if arr.dtype != np.uint8:
+        arr = np.floor(to_float(arr) + 0.5).astype(np.uint8)
     if arr.shape[2] in (2, 4):  # drop alpha
         arr = arr[:, :, :-1]
     gray = arr.shape[2] == 1

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from rnan_keras.tasks import get_task
+from rnan_keras.metrics import psnr
+from rnan_keras.tasks import TASKS
 
 #: Verification threshold for float32 exports: max |export - keras| on the 0-255 scale.
 DEFAULT_TOLERANCE = 1e-2
@@ -53,7 +54,7 @@ def default_probe_sizes(tile: int | None, variant: str | None = None) -> list[tu
         sizes = [(31, 45), (47, 63)]
     else:
         sizes = [(min(tile - 1, 31), min(tile - 1, 45)), ((tile + tile // 2) | 1, (tile + 2) | 1)]
-    if get_task(variant).kind == "demosaic":
+    if variant in TASKS and TASKS[variant].kind == "demosaic":
         sizes = [(h - 1, w - 1) for h, w in sizes]
     return sizes
 
@@ -159,8 +160,10 @@ def make_probes(
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+    """:func:`rnan_keras.metrics.psnr` over a whole batch (NaN when an output is not finite)."""
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return math.nan
+    return psnr(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]))
 
 
 def _num(value: float) -> float | str:

@@ -78,14 +78,8 @@ def _prepare(a, b, crop_border: int, y_channel: bool, data_range: float):
     return a, b
 
 
-def psnr(
-    a: np.ndarray,
-    b: np.ndarray,
-    *,
-    data_range: float = 255.0,
-    crop_border: int = 0,
-    y_channel: bool = False,
-) -> float:
+def psnr(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, crop_border: int = 0,
+         y_channel: bool = False) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``; inf if identical."""
     a, b = _prepare(a, b, crop_border, y_channel, data_range)
     mse = float(np.mean((a - b) ** 2))
@@ -123,14 +117,8 @@ def _ssim_channel(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     return float(np.mean(num / den))
 
 
-def ssim(
-    a: np.ndarray,
-    b: np.ndarray,
-    *,
-    data_range: float = 255.0,
-    crop_border: int = 0,
-    y_channel: bool = False,
-) -> float:
+def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, crop_border: int = 0,
+         y_channel: bool = False) -> float:
     """Structural similarity (mean over the valid SSIM map and over channels), in [-1, 1]."""
     a, b = _prepare(a, b, crop_border, y_channel, data_range)
     if a.shape[0] < SSIM_WINDOW or a.shape[1] < SSIM_WINDOW:

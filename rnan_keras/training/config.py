@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass, loadable from JSON or YAML, saved next to the run.
+"""Training configuration: one dataclass, loaded from and saved as JSON next to the run.
 
 The keys of a config file are the long CLI options with ``_`` instead of ``-`` (``patch_size``,
 ``lr_decay_steps``, ...) plus a ``model`` mapping of :func:`rnan_keras.build_model` overrides
@@ -125,79 +125,17 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**data)
 
 
-def _parse_scalar(text: str) -> Any:
-    text = text.strip()
-    if text in ("", "~", "null", "None"):
-        return None
-    if text.lower() in ("true", "yes", "on"):
-        return True
-    if text.lower() in ("false", "no", "off"):
-        return False
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    if text.startswith(("{", "[")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"cannot parse YAML value {text!r}: {exc}") from exc
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _simple_yaml(text: str) -> dict[str, Any]:
-    """Parse the YAML subset used by training configs (used when PyYAML is absent):
-    ``key: value`` lines and one level of indented ``key: value`` under a ``key:`` line."""
-    result: dict[str, Any] = {}
-    parent: str | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not line.strip() or line.strip() == "---":
-            continue
-        if ":" not in line:
-            raise ConfigError(f"line {lineno}: expected 'key: value', got {raw!r}")
-        indented = line[0] in " \t"
-        key, _, value = line.strip().partition(":")
-        key = key.strip()
-        if indented:
-            if parent is None:
-                raise ConfigError(f"line {lineno}: unexpected indentation")
-            result[parent][key] = _parse_scalar(value)
-        elif value.strip():
-            result[key] = _parse_scalar(value)
-            parent = None
-        else:
-            result[key] = {}
-            parent = key
-    return result
-
-
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a JSON (``.json``) or YAML (``.yaml``/``.yml``) config file into a mapping."""
+    """Read a JSON (``.json``) config file, such as a run's ``config.json``, into a mapping."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
-    elif path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml  # type: ignore[import-not-found]
-        except ImportError:
-            data = _simple_yaml(text)
-        else:
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    else:
-        raise ConfigError(f"{path}: config files must end in .json, .yaml or .yml")
+    if path.suffix.lower() != ".json":
+        raise ConfigError(f"{path}: config files are JSON and must end in .json")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of config keys")
     return data

@@ -44,10 +44,10 @@ def test_sigma_forms(tmp_path):
 
 
 def test_config_file_with_command_line_override(tmp_path):
-    (tmp_path / "run.yaml").write_text(
-        f"task: sr_x2\ntrain_dir: {tmp_path}\nout: {tmp_path / 'o'}\nsteps: 50\n"
-        "model:\n  n_feats: 8\n  n_resgroups: 2\n")
-    cfg = train_cli.config_from_args(_parse("--config", str(tmp_path / "run.yaml"),
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"task": "sr_x2", "train_dir": str(tmp_path), "out": str(tmp_path / "o"), "steps": 50,
+         "model": {"n_feats": 8, "n_resgroups": 2}}))
+    cfg = train_cli.config_from_args(_parse("--config", str(tmp_path / "run.json"),
                                             "--steps", "70", "--n-feats", "12"))
     assert cfg.task == "sr_x2" and cfg.steps == 70
     assert cfg.model == {"n_feats": 12, "n_resgroups": 2}
