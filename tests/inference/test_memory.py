@@ -56,7 +56,14 @@ def test_chunk_size_bounds(tiny_rnan):
     assert memory.choose_chunk_size(tiny_rnan, 64, 64, 10**12) == 4096
 
 
-def test_budget_default_and_explicit():
+def test_budget_default_and_explicit(monkeypatch):
     assert memory.resolve_budget("3G") == 3 * 1024**3
-    assert memory.resolve_budget(None) > memory.current_rss()
+    assert memory.resolve_budget("3G", gpu=True) == 3 * 1024**3
+    assert memory.current_rss() > 0 and memory.available_memory() > 0  # read on Linux
+    # The default is what is resident plus half of what the OS reports as available.
+    monkeypatch.setattr(memory, "current_rss", lambda: 1 * memory.GIB)
+    monkeypatch.setattr(memory, "available_memory", lambda: 6 * memory.GIB)
+    assert memory.resolve_budget(None) == 4 * memory.GIB
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * memory.GIB)
+    assert memory.resolve_budget(None) == 2 * memory.GIB
     assert memory.resolve_budget(None, gpu=True) == memory.DEFAULT_GPU_BUDGET

@@ -218,6 +218,33 @@ def test_tile_modes_agree_on_small_input(tiny_rnan):
     np.testing.assert_array_equal(restore(x, tiny_rnan, tile="64"), none)
 
 
+def test_tiles_smaller_than_the_image_are_used_and_blend(local_rgb, monkeypatch):
+    """An image larger than the tiles: each tile size takes the tiled path, with the number
+    of tiles it implies, and (receptive field inside the overlap) matches one pass."""
+    import importlib
+
+    from rnan_keras.inference.tiling import count_tiles
+
+    restore_module = importlib.import_module("rnan_keras.inference.restore")
+
+    x = _img((70, 90, 3), seed=6)
+    whole = restore(x, local_rgb, tile="none").astype(np.float64)
+    calls = []
+    real = restore_module.predict_tiled
+
+    def spy(model, image, tile, overlap, **kwargs):
+        calls.append((tile, overlap))
+        return real(model, image, tile, overlap, **kwargs)
+
+    monkeypatch.setattr(restore_module, "predict_tiled", spy)
+    for tile in (24, 32, 48):
+        assert count_tiles(70, 90, tile, 8) > 1
+        tiled = restore(x, local_rgb, tile=tile, overlap=8)
+        assert calls[-1] == (tile, 8) and tiled.shape == x.shape
+        diff = np.abs(tiled - whole)  # receptive field (3 px) within the overlap: same result
+        assert diff.max() <= 3 and diff.mean() < 0.05
+
+
 @pytest.mark.parametrize("tile", ["big", 3, -1, 2.5, True])
 def test_bad_tile_values(local_rgb, tile):
     with pytest.raises(ConfigError):

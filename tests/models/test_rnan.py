@@ -86,18 +86,49 @@ def test_output_is_input_plus_residual_for_denoising():
     np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-4)
 
 
+# Three groups: the two non-local ones and one middle (local-mask) group, so that every
+# ablation switch acts on some group.
+ABLATION_SIZE = {"n_feats": 8, "n_resgroups": 3}
+GROUPS = ("body_nl_low", "body_0", "body_nl_high")
+# The mask each group has under each ablation (paper Table 1).
+EXPECTED_MASKS = {
+    "full": ("non_local", "local", "non_local"),
+    "no_mask": ("none", "none", "none"),
+    "local_mask_only": ("local", "local", "local"),
+    "non_local_mask_only": ("non_local", "none", "non_local"),
+    "no_residual_attention": ("non_local", "local", "non_local"),
+}
+
+
+def _group_params(model) -> dict[str, int]:
+    return {g: model.get_layer(g).count_params() for g in GROUPS}
+
+
 @pytest.mark.parametrize("ablation", sorted(ABLATIONS))
 def test_ablations_build_and_differ_in_size(ablation):
-    model = rnan_keras.build_model("dn_gray", ablation=ablation, **TINY)
-    full = rnan_keras.build_model("dn_gray", **TINY)
+    assert set(EXPECTED_MASKS) == set(ABLATIONS)
+    model = rnan_keras.build_model("dn_gray", ablation=ablation, **ABLATION_SIZE)
+    full = rnan_keras.build_model("dn_gray", **ABLATION_SIZE)
+    trunk = rnan_keras.build_model("dn_gray", ablation="no_mask", **ABLATION_SIZE)
+    masks = tuple(model.get_layer(g).module_kwargs["mask"] for g in GROUPS)
+    assert masks == EXPECTED_MASKS[ablation]
+    # Each group costs what a group with its mask costs in the full / trunk-only model.
+    cost = {"non_local": _group_params(full)["body_nl_low"],
+            "local": _group_params(full)["body_0"],
+            "none": _group_params(trunk)["body_0"]}
+    assert cost["non_local"] > cost["local"] > cost["none"]
+    assert _group_params(model) == {g: cost[m] for g, m in zip(GROUPS, masks, strict=True)}
+    outside = full.count_params() - sum(_group_params(full).values())
+    assert model.count_params() == outside + sum(cost[m] for m in masks)
     names = {layer.name for layer in model._flatten_layers()}
-    if ablation == "no_mask":
-        assert model.count_params() < full.count_params()
-        assert not any(n.startswith("mask") for n in names)
-    elif ablation == "local_mask_only":
-        assert "non_local" not in names and model.count_params() < full.count_params()
-    else:
-        assert "non_local" in names
+    assert ("non_local" in names) == ("non_local" in masks)
+    residual = {model.get_layer(g).module_kwargs["residual_attention"] for g in GROUPS}
+    assert residual == {ablation != "no_residual_attention"}
+    if ablation == "no_residual_attention":
+        # Same weights, different function: the ``+ x1`` of residual attention is gone.
+        model.set_weights(full.get_weights())
+        x = np.random.default_rng(0).uniform(0, 255, (1, 12, 12, 1)).astype("float32")
+        assert np.abs(model.predict(x, verbose=0) - full.predict(x, verbose=0)).max() > 1e-3
 
 
 def test_block_count_overrides_change_parameter_count():
