@@ -143,12 +143,19 @@ def test_ctrl_c_stops_after_the_current_image(tmp_path: Path, model_file: Path, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(restore_module, "restore", restore_and_interrupt)
-    code = _run([str(folder), "-o", str(tmp_path / "out"), "--model", str(model_file)])
+    # pytest-xdist workers start with SIGINT ignored: install Python's default handler, as
+    # in a plain interpreter, and check that the command puts it back afterwards.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = _run([str(folder), "-o", str(tmp_path / "out"), "--model", str(model_file)])
+        handler_after = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     err = capsys.readouterr().err
     assert "interrupted: restored 2 of 4 images" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img1.png"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert handler_after is signal.default_int_handler  # handler restored
 
 
 def test_preset_with_sigma_restores_and_notes_once(tmp_path: Path, capsys):
