@@ -28,11 +28,9 @@ def manifest_path(path: str | Path) -> Path:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from rnan_keras.presets.registry import sha256_file
+
+    return sha256_file(path)
 
 
 def sha256_of(path: str | Path) -> str:
