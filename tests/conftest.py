@@ -64,7 +64,7 @@ def assert_layer_roundtrip(layer, inputs, tmp_path: Path, atol: float = 1e-5) ->
     sym = [keras.Input(shape=(None, None, a.shape[-1])) for a in arrays]
     out = layer(sym) if len(sym) > 1 else layer(sym[0])
     model = keras.Model(sym if len(sym) > 1 else sym[0], out)
-    expected = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+    expected = model(arrays if len(arrays) > 1 else arrays[0], training=False).numpy()
 
     clone = layer.__class__.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -72,5 +72,5 @@ def assert_layer_roundtrip(layer, inputs, tmp_path: Path, atol: float = 1e-5) ->
     path = tmp_path / f"{layer.name}.keras"
     model.save(path)
     reloaded = keras.models.load_model(path, safe_mode=True)
-    got = reloaded.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+    got = reloaded(arrays if len(arrays) > 1 else arrays[0], training=False).numpy()
     np.testing.assert_allclose(got, expected, atol=atol, rtol=0)

@@ -52,8 +52,8 @@ def test_odd_size_result_matches_even_crop_away_from_border():
     # Padding the bottom/right edge only changes pixels within the receptive field of it.
     model = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=2, use_non_local=False)
     x = np.random.default_rng(0).uniform(0, 255, (1, 128, 128, 1)).astype("float32")
-    full = model.predict(x, verbose=0)
-    odd = model.predict(x[:, :127, :127], verbose=0)
+    full = model(x, training=False).numpy()
+    odd = model(x[:, :127, :127], training=False).numpy()
     assert odd.shape == (1, 127, 127, 1)
     assert np.abs(odd - full[:, :127, :127]).max() > 0  # the pad is visible near the edge...
     # ...but the top-left corner is outside the receptive field of the padded edge.
@@ -76,14 +76,15 @@ def test_keras_file_roundtrip_safe_mode(tmp_path):
     loaded = keras.models.load_model(path, safe_mode=True)
     assert isinstance(loaded, rnan_keras.models.RNAN)
     assert loaded.rnan_config == model.rnan_config
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(loaded(x, training=False).numpy(),
+                                  model(x, training=False).numpy())
 
 
 def test_output_is_input_plus_residual_for_denoising():
     model = rnan_keras.build_model("dn_rgb", zero_init_tail=True, **TINY)
     assert np.abs(model.get_layer("tail").kernel.numpy()).max() == 0
     x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-4)
+    np.testing.assert_allclose(model(x, training=False).numpy(), x, atol=1e-4)
 
 
 # Three groups: the two non-local ones and one middle (local-mask) group, so that every
@@ -128,7 +129,8 @@ def test_ablations_build_and_differ_in_size(ablation):
         # Same weights, different function: the ``+ x1`` of residual attention is gone.
         model.set_weights(full.get_weights())
         x = np.random.default_rng(0).uniform(0, 255, (1, 12, 12, 1)).astype("float32")
-        assert np.abs(model.predict(x, verbose=0) - full.predict(x, verbose=0)).max() > 1e-3
+        changed = model(x, training=False).numpy() - full(x, training=False).numpy()
+        assert np.abs(changed).max() > 1e-3
 
 
 def test_block_count_overrides_change_parameter_count():
@@ -158,8 +160,8 @@ def test_with_non_local_mode_keeps_weights_and_output():
     assert [w.name for w in chunked.weights] == [w.name for w in model.weights]
     for a, b in zip(chunked.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    want = dense.predict(x, verbose=0)
-    got = chunked.predict(x, verbose=0)
+    want = dense(x, training=False).numpy()
+    got = chunked(x, training=False).numpy()
     # Both paths sum the same N = H*W (full-resolution non-local block) terms in a different
     # order; float32 summation of N terms is exact to about N * eps relative.
     n = x.shape[1] * x.shape[2]
@@ -174,7 +176,7 @@ def test_key_softmax_option_changes_output():
     b = rnan_keras.build_model("dn_gray", softmax_axis="key", **TINY)
     b.set_weights(a.get_weights())
     x = np.random.default_rng(0).uniform(0, 255, (1, 12, 14, 1)).astype("float32")
-    assert np.abs(a.predict(x, verbose=0) - b.predict(x, verbose=0)).max() > 0
+    assert np.abs(a(x, training=False).numpy() - b(x, training=False).numpy()).max() > 0
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def _baseline_and_restored(name):
         inp = np.asarray(degrade(variant, clean, seed=0, **kwargs))
         baseline = inp
     model = rnan_keras.load_preset(name)
-    restored = model.predict(inp[None], verbose=0)[0]
+    restored = model(inp[None], training=False).numpy()[0]
     return spec, clean, baseline, restored
 
 
