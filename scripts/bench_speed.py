@@ -1,0 +1,211 @@
+#!/usr/bin/env python
+"""Speed of RNAN on this machine, against the machine's own measured peak, in one run.
+
+Prints a table and writes JSON (``--out``). Every time is the median of ``--repeats`` runs
+after a warm-up. Measured:
+
+- the practical peak: a float32 matmul (2048^2 by default) in TensorFlow, GFLOP/s;
+- each model's GFLOP for one 96x96 forward pass (TF profiler, non-local blocks dense) and
+  the achieved GFLOP/s, as a share of the peak;
+- the non-local blocks' share of the forward time (same model with ``use_non_local=False``);
+- one training step (Adam + L2, compiled as the trainer compiles it) of the small and the
+  full config, batch 16 x 48^2 (``--full-batch`` for the full one);
+- ``rnan restore`` of a 512^2 colour image with the full ``dn_rgb`` model, as a
+  subprocess (start-up included);
+- the small colour-denoising preset on a 481x321 image (``rnan_keras.restore``).
+
+    python scripts/bench_speed.py --out scripts/results/bench_speed.json
+    python scripts/bench_speed.py --quick          # small sizes, a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def matmul_peak(n: int, repeats: int) -> dict:
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=[0, 1])
+    b = tf.random.stateless_normal((n, n), seed=[0, 2])
+    fn = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    med, _ = median_time(lambda: fn().numpy(), repeats, warmup=2)
+    return {"n": n, "median_s": med, "gflops": 2 * n**3 / med / 1e9}
+
+
+def profiled_gflop(model, hw: int) -> float:
+    """Float operations of one forward pass, counted by the TF profiler (dense attention)."""
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    from rnan_keras.models.rnan import with_non_local_mode
+
+    if getattr(model, "rnan_config", None) is not None and model.rnan_config.use_non_local:
+        model = with_non_local_mode(model, "dense")
+    c = model.input_shape[-1]
+    fn = tf.function(lambda x: model(x, training=False))
+    graph = fn.get_concrete_function(tf.TensorSpec([1, hw, hw, c], tf.float32)).graph
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)  # v1-API notices
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return model_analyzer.profile(graph, options=opts).total_float_ops / 1e9
+
+
+def forward(variant: str, overrides: dict, hw: int, repeats: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from rnan_keras import build_model
+
+    model = build_model(variant, **overrides)
+    c = model.input_shape[-1]
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, hw, hw, c)), tf.float32)
+    fn = tf.function(lambda t: model(t, training=False))
+    med, times = median_time(lambda: fn(x).numpy(), repeats)
+    gflop = profiled_gflop(model, hw)
+    return {"variant": variant, "overrides": overrides, "size": hw, "median_s": med,
+            "all_s": times, "gflop": gflop, "gflops": gflop / med,
+            "parameters": model.count_params()}
+
+
+def train_step(variant: str, overrides: dict, batch: int, patch: int, repeats: int) -> dict:
+    import keras
+    import numpy as np
+
+    from rnan_keras import build_model
+    from rnan_keras.training.config import TrainConfig
+    from rnan_keras.training.trainer import make_loss, make_optimizer, psnr_metric
+
+    model = build_model(variant, **overrides)
+    model.compile(make_optimizer(TrainConfig(task=variant)), make_loss("l2"),
+                  metrics=[psnr_metric])
+    rng = np.random.default_rng(0)
+    c = model.input_shape[-1]
+    x = rng.uniform(0, 255, (batch, patch, patch, c)).astype("float32")
+    y = x + rng.normal(0, 5, x.shape).astype("float32")
+    med, times = median_time(lambda: model.train_on_batch(x, y), repeats, warmup=2)
+    keras.backend.clear_session()
+    return {"variant": variant, "overrides": overrides, "batch": batch, "patch": patch,
+            "median_step_s": med, "all_s": times, "parameters": model.count_params()}
+
+
+def restore_cli(size: int, overrides: dict) -> dict:
+    """``rnan restore`` in a fresh process (start-up included) on a size^2 colour image."""
+    import numpy as np
+
+    from rnan_keras import build_model
+    from rnan_keras.data.image_io import write_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build_model("dn_rgb", **overrides)
+        model.save(Path(tmp) / "m.keras")
+        img = np.random.default_rng(0).integers(0, 256, (size, size, 3)).astype(np.uint8)
+        write_image(Path(tmp) / "in.png", img)
+        cmd = [sys.executable, "-m", "rnan_keras.cli.main", "restore", str(Path(tmp) / "in.png"),
+               "-o", str(Path(tmp) / "out.png"), "--model", str(Path(tmp) / "m.keras"),
+               "--tile", "auto", "-q"]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"rnan restore failed: {done.stderr[-1000:]}")
+    return {"size": size, "overrides": overrides, "seconds": seconds}
+
+
+def preset_restore(preset: str, hw: tuple[int, int], repeats: int) -> dict:
+    import numpy as np
+
+    import rnan_keras
+
+    img = np.random.default_rng(0).integers(0, 256, (*hw, 3)).astype(np.uint8)
+    model = rnan_keras.load_preset(preset)
+    med, times = median_time(lambda: rnan_keras.restore(img, model, progress=False), repeats)
+    return {"preset": preset, "height": hw[0], "width": hw[1], "median_s": med, "all_s": times}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (3)")
+    p.add_argument("--full-batch", type=int, default=16, help="batch of the full-config step")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    quick = args.quick
+    small = {"n_feats": 16, "n_resgroups": 2}
+    full = {"n_feats": 16, "n_resgroups": 2} if quick else {}
+    hw = 24 if quick else 96
+    load = os.getloadavg()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+
+    res: dict = {"meta": {"machine": platform.platform(), "cpus": os.cpu_count(),
+                          "load_before": load, "repeats": args.repeats, "quick": quick}}
+    res["peak"] = matmul_peak(512 if quick else 2048, args.repeats)
+    peak = res["peak"]["gflops"]
+    print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)
+
+    rows = []
+    for name, variant, over in (("dn_rgb full", "dn_rgb", full),
+                                ("dn_rgb full, no non-local", "dn_rgb",
+                                 {**full, "use_non_local": False}),
+                                ("dn_rgb small", "dn_rgb", small)):
+        r = forward(variant, over, hw, args.repeats)
+        r.update(name=name, share_of_peak=r["gflops"] / peak)
+        rows.append(r)
+        print(f"{name:28s} {hw}^2 forward {r['median_s']:7.3f} s  {r['gflop']:7.2f} GFLOP  "
+              f"{r['gflops']:6.1f} GFLOP/s ({100 * r['share_of_peak']:.0f} % of peak)",
+              flush=True)
+    res["forward"] = rows
+    share = 1 - rows[1]["median_s"] / rows[0]["median_s"]
+    res["non_local_time_share"] = share
+    print(f"non-local blocks: {100 * share:.0f} % of the full model's forward time", flush=True)
+
+    res["train_step"] = [
+        train_step("dn_rgb", small, 4 if quick else 16, 24 if quick else 48, args.repeats),
+        train_step("dn_rgb", full, 2 if quick else args.full_batch, 24 if quick else 48,
+                   args.repeats),
+    ]
+    for r in res["train_step"]:
+        print(f"train step {r['overrides'] or 'full'}: batch {r['batch']} x {r['patch']}^2 "
+              f"{r['median_step_s']:.2f} s", flush=True)
+
+    res["restore_cli"] = restore_cli(64 if quick else 512, full)
+    print(f"rnan restore {res['restore_cli']['size']}^2 colour, full model, start-up "
+          f"included: {res['restore_cli']['seconds']:.1f} s", flush=True)
+    res["preset_restore"] = preset_restore("dn_rgb_small", (48, 40) if quick else (321, 481),
+                                           args.repeats)
+    r = res["preset_restore"]
+    print(f"dn_rgb_small on {r['width']}x{r['height']}: {r['median_s']:.1f} s", flush=True)
+    res["meta"]["load_after"] = os.getloadavg()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
