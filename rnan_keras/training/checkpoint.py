@@ -56,6 +56,19 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _check_fit(path, what: str, variables, arrays, hint: str) -> None:
+    """Raise :class:`CheckpointError` unless ``arrays`` match ``variables`` one to one."""
+    if len(variables) != len(arrays):
+        raise CheckpointError(
+            f"{path}: has {len(arrays)} {what}, the run has {len(variables)} ({hint})"
+        )
+    for v, a in zip(variables, arrays, strict=True):
+        if tuple(v.shape) != a.shape:
+            raise CheckpointError(
+                f"{path}: {what[:-1]} {v.path} has shape {a.shape}, expected {tuple(v.shape)}"
+            )
+
+
 class CheckpointManager:
     """Writes, lists, prunes and restores checkpoints in ``folder`` (keeps the last ``keep``)."""
 
@@ -147,27 +160,11 @@ class CheckpointManager:
 
         Shapes are checked first, so a mismatching checkpoint raises
         :class:`CheckpointError` and leaves the model untouched."""
-        weights = model.weights
-        if len(weights) != len(ckpt.model_weights):
-            raise CheckpointError(
-                f"{ckpt.path}: has {len(ckpt.model_weights)} model weights, the model has "
-                f"{len(weights)} (different architecture?)"
-            )
-        for w, a in zip(weights, ckpt.model_weights):
-            if tuple(w.shape) != a.shape:
-                raise CheckpointError(
-                    f"{ckpt.path}: weight {w.path} has shape {a.shape}, model expects "
-                    f"{tuple(w.shape)}"
-                )
         opt_vars = list(optimizer.variables) if optimizer is not None else []
-        if len(opt_vars) != len(ckpt.optimizer_variables):
-            raise CheckpointError(
-                f"{ckpt.path}: has {len(ckpt.optimizer_variables)} optimizer variables, the "
-                f"optimizer has {len(opt_vars)} (mixed precision or optimizer changed?)"
-            )
-        for v, a in zip(opt_vars, ckpt.optimizer_variables):
-            if tuple(v.shape) != a.shape:
-                raise CheckpointError(f"{ckpt.path}: optimizer variable shape mismatch")
+        _check_fit(ckpt.path, "model weights", model.weights, ckpt.model_weights,
+                   "different architecture?")
+        _check_fit(ckpt.path, "optimizer variables", opt_vars, ckpt.optimizer_variables,
+                   "mixed precision or optimizer changed?")
         model.set_weights(ckpt.model_weights)
         for v, a in zip(opt_vars, ckpt.optimizer_variables):
             v.assign(a)

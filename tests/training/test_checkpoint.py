@@ -100,3 +100,17 @@ def test_mismatched_architecture_is_rejected(tmp_path):
         CheckpointManager.apply(CheckpointManager.load(mgr.list()[0][1]), other, other_opt)
     for a, b in zip(other.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_with_other_counts_is_rejected(tmp_path):
+    model, opt = _model_and_optimizer()
+    mgr = CheckpointManager(tmp_path)
+    mgr.save(model, opt, {"step": 1})
+    ckpt = CheckpointManager.load(mgr.list()[0][1])
+    inp = keras.Input((None, None, 3))
+    deeper = keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same")(
+        keras.layers.Conv2D(3, 3, padding="same")(inp)))
+    with pytest.raises(CheckpointError, match="model weights, the run has 4"):
+        CheckpointManager.apply(ckpt, deeper, None)
+    with pytest.raises(CheckpointError, match="optimizer variables, the run has 0"):
+        CheckpointManager.apply(ckpt, model, None)  # the checkpoint holds Adam's state
