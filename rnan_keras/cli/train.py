@@ -108,6 +108,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--loss", choices=("l2", "l1"), help="loss (default l2)")
     g.add_argument("--mixed-precision", action="store_true", default=None,
                    help="mixed_float16 compute, float32 output, dynamic loss scaling")
+    jit = g.add_mutually_exclusive_group()
+    jit.add_argument("--jit", dest="jit_compile", action="store_const", const=True,
+                     default=None, help="compile the train step with XLA (default: with a "
+                     "GPU only; if XLA cannot compile the model, a warning and a plain graph)")
+    jit.add_argument("--no-jit", dest="jit_compile", action="store_const", const=False,
+                     help="never use XLA for the train step")
     g.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
                    help="tf.distribute strategy (default: one device)")
     g = p.add_argument_group("checkpoints and logs")

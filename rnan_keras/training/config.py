@@ -53,6 +53,9 @@ class TrainConfig:
     log_every: int = 50
     tensorboard: bool = True
     mixed_precision: bool = False
+    # XLA train step: None = where it is faster (with a GPU; on this project's 2-core CPU
+    # it measured 1.0 s vs 0.65 s per small-config step), True / False to force it.
+    jit_compile: bool | None = None
     strategy: str = "default"
     init_preset: str | None = None
     init_model: str | None = None

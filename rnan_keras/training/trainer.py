@@ -21,6 +21,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,25 @@ def resolve_start_point(config: TrainConfig) -> TrainConfig:
     return config
 
 
+#: Errors with which TensorFlow reports that XLA cannot compile a function.
+XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+              tf.errors.InternalError, NotImplementedError)
+
+
+def resolve_jit(config: TrainConfig) -> bool:
+    """Whether the train step uses XLA: ``config.jit_compile``, or None = when TensorFlow
+    sees a GPU (on the CPU, XLA was slower for RNAN; see ``scripts/bench_speed.py``)."""
+    if config.jit_compile is not None:
+        return bool(config.jit_compile)
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _compile(model: keras.Model, optimizer, config: TrainConfig, *, jit: bool) -> None:
+    """``model.compile`` as the trainer does: Adam, the loss, PSNR, XLA when ``jit``."""
+    model.compile(optimizer=optimizer, loss=make_loss(config.loss), metrics=[psnr_metric],
+                  jit_compile=jit)
+
+
 def build_training_model(config: TrainConfig) -> keras.Model:
     """``build_model(task, **model)`` under the current dtype policy, float32 output."""
     from rnan_keras import build_model
@@ -223,7 +243,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
     with strategy.scope():
         model = build_training_model(config)
         optimizer = make_optimizer(config)
-        model.compile(optimizer=optimizer, loss=make_loss(config.loss), metrics=[psnr_metric])
+        _compile(model, optimizer, config, jit=resolve_jit(config))
         optimizer.build(model.trainable_variables)
 
     ckpt = manager.restore_latest(model, optimizer)
@@ -286,9 +306,25 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             options.experimental_distribute.auto_shard_policy = \
                 tf.data.experimental.AutoShardPolicy.DATA
             ds = ds.with_options(options)
-        model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
-                  steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
-                  shuffle=False)
+        def fit() -> None:
+            model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
+                      steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
+                      shuffle=False)
+
+        try:
+            fit()
+        except XLA_ERRORS as exc:
+            if not (model.jit_compile and state.step == start_step):
+                raise
+            # XLA could not compile the train step (it fails before the first update):
+            # train with a plain TF graph instead.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            warnings.warn(f"XLA cannot compile this model's train step ({first}); "
+                          "training without XLA (pass --no-jit to skip the attempt)",
+                          RuntimeWarning, stacklevel=2)
+            with strategy.scope():
+                _compile(model, optimizer, config, jit=False)
+            fit()
         if state.diverged_at is None and state.step < config.steps:
             # The data ran out: every image failed to decode (the header checks passed).
             why = f": {stats.skipped[0][1]}" if stats is not None and stats.skipped else ""
@@ -318,6 +354,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
         "mixed_precision": config.mixed_precision,
+        "jit_compile": bool(model.jit_compile),
         "dtype_policies": sorted({layer.dtype_policy.name for layer in model._flatten_layers()
                                   if layer.weights}),
         "output_dtype": str(model.outputs[0].dtype),

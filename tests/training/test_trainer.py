@@ -47,6 +47,8 @@ def test_loss_decreases_on_overfit_set(tiny_config):
     assert last < 0.5 * first, (first, last)
     assert summary["steps"] == 20 and summary["optimizer_iterations"] == 20
     assert summary["status"] == "complete"
+    # XLA by default only with a GPU (slower than a plain graph on this CPU).
+    assert summary["jit_compile"] is bool(tf.config.list_physical_devices("GPU"))
     # Finished-run folder contents.
     for name in ("model.keras", "config.json", "summary.json", "logs/train.csv"):
         assert (cfg_out / name).is_file(), name
@@ -175,3 +177,38 @@ def test_official_checkpoint_start_point_resolves_architecture(shared_dir, tmp_p
     assert source.startswith("official:")
     n_params = sum(int(np.prod(w.shape)) for w in weights)
     assert n_params == facts["variants"]["dn_rgb"]["param_count_small"]
+
+
+def test_xla_failure_falls_back_to_a_plain_graph_with_a_warning(tiny_config, monkeypatch):
+    from rnan_keras.training import trainer
+
+    class HostOnly(keras.layers.Layer):
+        """Adds zero through a NumPy (host) function: an op XLA cannot compile."""
+
+        def call(self, x):
+            host = tf.numpy_function(lambda a: a, [x], tf.float32, stateful=False)
+            return x + 0.0 * tf.stop_gradient(tf.reshape(host, tf.shape(x)))
+
+    real = trainer.build_training_model
+
+    def build_with_host_op(config):
+        inner = real(config)
+        inp = keras.Input((None, None, 3))
+        return keras.Model(inp, HostOnly()(inner(inp)))
+
+    monkeypatch.setattr(trainer, "build_training_model", build_with_host_op)
+    cfg = tiny_config(steps=2, ckpt_every=2, jit_compile=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert [w for w in caught if "XLA cannot compile" in str(w.message)]
+    assert summary["jit_compile"] is False
+    assert summary["steps"] == summary["optimizer_iterations"] == 2
+
+
+def test_xla_train_step_on_request(tiny_config):
+    summary = train(tiny_config(steps=2, ckpt_every=2, jit_compile=True),
+                    train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert summary["jit_compile"] is True
+    assert summary["steps"] == summary["optimizer_iterations"] == 2
+    assert np.isfinite(summary["final_train_loss"])
