@@ -12,9 +12,12 @@ after a warm-up. Measured:
   full config, batch 16 x 48^2 (``--full-batch`` for the full one);
 - ``rnan restore`` of a 512^2 colour image with the full ``dn_rgb`` model, as a
   subprocess (start-up included);
-- the small colour-denoising preset on a 481x321 image (``rnan_keras.restore``).
+- the small colour-denoising preset on a 481x321 image (``rnan_keras.restore``);
+- with ``--tile-images DIR``: that preset on the first ``--tile-n`` images with the tile
+  ``tile="auto"`` picks (the calibrated speed policy) vs 96^2 tiles, PSNR and time (AWGN 25).
 
     python scripts/bench_speed.py --out scripts/results/bench_speed.json
+    python scripts/bench_speed.py --parts tiles --tile-images ../shared/data/testsets/CBSD68
     python scripts/bench_speed.py --quick          # small sizes, a smoke test
 """
 
@@ -146,13 +149,53 @@ def preset_restore(preset: str, hw: tuple[int, int], repeats: int) -> dict:
     return {"preset": preset, "height": hw[0], "width": hw[1], "median_s": med, "all_s": times}
 
 
+def tile_policy(folder: Path, n_images: int, sigma: float) -> dict:
+    """The small preset with ``tile="auto"`` vs 96^2 tiles: PSNR and time on real images."""
+    import numpy as np
+
+    import rnan_keras
+    from rnan_keras.data.image_io import list_images, read_image
+    from rnan_keras.inference import memory
+    from rnan_keras.metrics import psnr
+
+    model = rnan_keras.load_preset("dn_rgb_small")
+    rows = []
+    for i, path in enumerate(list_images(folder)[:n_images]):
+        clean = read_image(path)[..., :3].astype(np.float32)
+        noisy = clean + np.random.default_rng(i).normal(0, sigma, clean.shape).astype("float32")
+        noisy = np.clip(noisy, 0, 255)
+        row = {"image": path.name}
+        for name, tile in (("auto", "auto"), ("96", 96)):
+            start = time.perf_counter()
+            out = rnan_keras.restore(noisy, model, tile=tile, progress=False)
+            row[f"seconds_{name}"] = time.perf_counter() - start
+            row[f"psnr_{name}"] = psnr(out, clean)
+        row["auto_tile"] = memory.resolve_tile(model, *clean.shape[:2], "auto")[0]
+        rows.append(row)
+    diff = [r["psnr_auto"] - r["psnr_96"] for r in rows]
+    return {"images": rows, "sigma": sigma, "mean_psnr_change_db": float(np.mean(diff)),
+            "max_abs_psnr_change_db": float(np.max(np.abs(diff))),
+            "median_s_auto": statistics.median(r["seconds_auto"] for r in rows),
+            "median_s_96": statistics.median(r["seconds_96"] for r in rows)}
+
+
+PARTS = ("peak", "forward", "train", "restore", "preset", "tiles")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (3)")
     p.add_argument("--full-batch", type=int, default=16, help="batch of the full-config step")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                   help="what to measure (default all)")
+    p.add_argument("--tile-images", type=Path, metavar="DIR",
+                   help="colour images for the tile-policy check (e.g. CBSD68); "
+                   "skipped without it")
+    p.add_argument("--tile-n", type=int, default=8, help="images of --tile-images (8)")
     args = p.parse_args(argv)
+    parts = set(args.parts)
     quick = args.quick
     small = {"n_feats": 16, "n_resgroups": 2}
     full = {"n_feats": 16, "n_resgroups": 2} if quick else {}
@@ -163,16 +206,44 @@ def main(argv=None) -> int:
 
     res: dict = {"meta": {"machine": platform.platform(), "cpus": os.cpu_count(),
                           "load_before": load, "repeats": args.repeats, "quick": quick}}
-    res["peak"] = matmul_peak(512 if quick else 2048, args.repeats)
-    peak = res["peak"]["gflops"]
-    print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    if parts & {"peak", "forward"}:
+        res["peak"] = matmul_peak(512 if quick else 2048, args.repeats)
+        print(f"matmul peak: {res['peak']['gflops']:.1f} GFLOP/s", flush=True)
+    if "forward" in parts:
+        forward_part(res, full, small, hw, args.repeats)
+    if "train" in parts:
+        train_part(res, full, small, quick, args)
+    if "restore" in parts:
+        res["restore_cli"] = restore_cli(64 if quick else 512, full)
+        print(f"rnan restore {res['restore_cli']['size']}^2 colour, full model, start-up "
+              f"included: {res['restore_cli']['seconds']:.1f} s", flush=True)
+    if "preset" in parts:
+        res["preset_restore"] = preset_restore("dn_rgb_small",
+                                               (48, 40) if quick else (321, 481), args.repeats)
+        r = res["preset_restore"]
+        print(f"dn_rgb_small on {r['width']}x{r['height']}: {r['median_s']:.1f} s", flush=True)
+    if "tiles" in parts and args.tile_images:
+        r = res["tile_policy"] = tile_policy(args.tile_images, args.tile_n, 25.0)
+        print(f"tile policy, dn_rgb_small, sigma 25, {len(r['images'])} images: auto "
+              f"{r['median_s_auto']:.1f} s vs 96^2 {r['median_s_96']:.1f} s per image; PSNR "
+              f"change {r['mean_psnr_change_db']:+.3f} dB (max "
+              f"|{r['max_abs_psnr_change_db']:.3f}|); tiles chosen {sorted({x['auto_tile'] for x in r['images']})}", flush=True)
+    res["meta"]["load_after"] = os.getloadavg()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2))
+        print(f"wrote {args.out}")
+    return 0
 
+
+def forward_part(res: dict, full: dict, small: dict, hw: int, repeats: int) -> None:
+    peak = res["peak"]["gflops"]
     rows = []
     for name, variant, over in (("dn_rgb full", "dn_rgb", full),
                                 ("dn_rgb full, no non-local", "dn_rgb",
                                  {**full, "use_non_local": False}),
                                 ("dn_rgb small", "dn_rgb", small)):
-        r = forward(variant, over, hw, args.repeats)
+        r = forward(variant, over, hw, repeats)
         r.update(name=name, share_of_peak=r["gflops"] / peak)
         rows.append(r)
         print(f"{name:28s} {hw}^2 forward {r['median_s']:7.3f} s  {r['gflop']:7.2f} GFLOP  "
@@ -183,6 +254,8 @@ def main(argv=None) -> int:
     res["non_local_time_share"] = share
     print(f"non-local blocks: {100 * share:.0f} % of the full model's forward time", flush=True)
 
+
+def train_part(res: dict, full: dict, small: dict, quick: bool, args) -> None:
     res["train_step"] = [
         train_step("dn_rgb", small, 4 if quick else 16, 24 if quick else 48, args.repeats),
         train_step("dn_rgb", full, 2 if quick else args.full_batch, 24 if quick else 48,
@@ -191,20 +264,6 @@ def main(argv=None) -> int:
     for r in res["train_step"]:
         print(f"train step {r['overrides'] or 'full'}: batch {r['batch']} x {r['patch']}^2 "
               f"{r['median_step_s']:.2f} s", flush=True)
-
-    res["restore_cli"] = restore_cli(64 if quick else 512, full)
-    print(f"rnan restore {res['restore_cli']['size']}^2 colour, full model, start-up "
-          f"included: {res['restore_cli']['seconds']:.1f} s", flush=True)
-    res["preset_restore"] = preset_restore("dn_rgb_small", (48, 40) if quick else (321, 481),
-                                           args.repeats)
-    r = res["preset_restore"]
-    print(f"dn_rgb_small on {r['width']}x{r['height']}: {r['median_s']:.1f} s", flush=True)
-    res["meta"]["load_after"] = os.getloadavg()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=2))
-        print(f"wrote {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

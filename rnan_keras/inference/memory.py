@@ -179,20 +179,31 @@ def choose_tile(
     scale: int = 1,
     max_tile: int = DEFAULT_MAX_TILE,
     min_tile: int = MIN_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    cost=None,
 ) -> int | None:
-    """Largest tile (multiple of 8, <= ``max_tile``) whose estimate fits ``working`` bytes.
+    """The tile for ``tile="auto"``: fastest within the memory budget.
 
-    Returns None when the whole image is no larger than ``max_tile`` and fits (one pass).
-    Falls back to ``min_tile`` if nothing fits (the caller may warn).
+    Candidates are the multiples of 8 from ``min_tile`` to ``max_tile`` whose estimate fits
+    ``working`` bytes; among them the one with the least predicted time for the image when
+    ``cost`` (seconds per ``h x w`` tile, :func:`rnan_keras.inference.tile_cost.tile_cost`)
+    is given, else the largest. Returns None when the whole image is no larger than
+    ``max_tile`` and fits (one pass). Falls back to ``min_tile`` if nothing fits (the
+    caller may warn).
     """
     if height <= max_tile and width <= max_tile and (
         estimate_tile_bytes(model, height, width, scale) <= working
     ):
         return None
-    tile = (max_tile // 8) * 8
-    while tile > min_tile and estimate_tile_bytes(model, tile, tile, scale) > working:
-        tile -= 8
-    return max(tile, min_tile)
+    fits = [t for t in range(min_tile + (-min_tile) % 8, max_tile + 1, 8)
+            if estimate_tile_bytes(model, t, t, scale) <= working]
+    if not fits:
+        return min_tile
+    if cost is None:
+        return fits[-1]
+    from rnan_keras.inference.tile_cost import best_tile
+
+    return best_tile(height, width, overlap, fits, cost)
 
 
 def choose_chunk_size(model, height: int, width: int, working: int) -> int:
@@ -240,8 +251,13 @@ def resolve_tile(
     c_out: int = 3,
     scale: int = 1,
     gpu: bool = False,
+    overlap: int = DEFAULT_OVERLAP,
 ) -> tuple[int | None, Any]:
-    """(tile size or None for one pass, model to run) for ``tile`` = "auto" / "none" / int."""
+    """(tile size or None for one pass, model to run) for ``tile`` = "auto" / "none" / int.
+
+    ``"auto"`` picks the fastest tile within the memory budget from a cost model timed on
+    this machine (:mod:`rnan_keras.inference.tile_cost`).
+    """
     if tile is None or (isinstance(tile, str) and tile.lower() == "none"):
         budget = resolve_budget(max_memory, gpu=gpu)
         working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
@@ -249,7 +265,13 @@ def resolve_tile(
     if isinstance(tile, str) and tile.lower() == "auto":
         budget = resolve_budget(max_memory, gpu=gpu)
         working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
-        chosen = choose_tile(model, height, width, working, scale=scale)
+        cost = None
+        if height > DEFAULT_MAX_TILE or width > DEFAULT_MAX_TILE:
+            from rnan_keras.inference.tile_cost import tile_cost
+
+            cost = tile_cost(model, c_in)
+        chosen = choose_tile(model, height, width, working, scale=scale, overlap=overlap,
+                             cost=cost)
         needed = estimate_tile_bytes(model, chosen or height, chosen or width, scale)
         if needed > working:
             warnings.warn(

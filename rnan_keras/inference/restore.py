@@ -99,7 +99,8 @@ def restore_array(
     h, w, c = x.shape
     scale = model_scale(model, c)
     tile_size, runner = memory.resolve_tile(
-        model, h, w, tile, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu
+        model, h, w, tile, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu,
+        overlap=overlap,
     )
     n_views = 8 if ensemble else 1
     total = count_tiles(h, w, tile_size, overlap) * n_views
