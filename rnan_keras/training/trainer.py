@@ -164,6 +164,30 @@ def _compile(model: keras.Model, optimizer, config: TrainConfig, *, jit: bool) -
                   jit_compile=jit)
 
 
+def _skip_distributed_symbolic_build(model: keras.Model, ds: tf.data.Dataset) -> None:
+    """Build the compiled loss and metrics from ``ds``'s shapes, then let ``fit`` skip it.
+
+    Keras 3's ``fit`` builds them from one batch that it first mean-reduces across the
+    replicas; under ``MultiWorkerMirroredStrategy`` that reduce fails on the distributed
+    batch ("Attempt to convert a value (PerReplica...) to a Tensor", keras-team/keras#20585,
+    tensorflow/tensorflow#72388). Only the shapes are needed, so build from those.
+    """
+    x_spec, y_spec = ds.element_spec
+    sample = tuple(np.zeros([1, *spec.shape[1:]], spec.dtype.as_numpy_dtype)
+                   for spec in (x_spec, y_spec))
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=sample)
+    model._maybe_symbolic_build = lambda *args, **kwargs: None
+    # The same code path then reduces each worker's logs with ``reduce("MEAN", axis=0)``,
+    # which needs a batch axis: give every scalar log one.
+    step = model.train_step
+
+    def train_step(data):
+        return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+    model.train_step = train_step
+
+
 def build_training_model(config: TrainConfig) -> keras.Model:
     """``build_model(task, **model)`` under the current dtype policy, float32 output."""
     from rnan_keras import build_model
@@ -306,6 +330,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             options.experimental_distribute.auto_shard_policy = \
                 tf.data.experimental.AutoShardPolicy.DATA
             ds = ds.with_options(options)
+            _skip_distributed_symbolic_build(model, ds)
+
         def fit() -> None:
             model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
                       steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
