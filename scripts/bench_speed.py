@@ -13,6 +13,8 @@ after a warm-up. Measured:
 - ``rnan restore`` of a 512^2 colour image with the full ``dn_rgb`` model, as a
   subprocess (start-up included);
 - the small colour-denoising preset on a 481x321 image (``rnan_keras.restore``);
+- peak RSS of two full-model training steps, batch 4 x 96^2, dense vs chunked attention
+  (fresh processes; ``--parts memory``), and a 96^2 forward with and without XLA;
 - with ``--tile-images DIR``: that preset on the first ``--tile-n`` images with the tile
   ``tile="auto"`` picks (the calibrated speed policy) vs 96^2 tiles, PSNR and time (AWGN 25).
 
@@ -179,7 +181,67 @@ def tile_policy(folder: Path, n_images: int, sigma: float) -> dict:
             "median_s_96": statistics.median(r["seconds_96"] for r in rows)}
 
 
-PARTS = ("peak", "forward", "train", "restore", "preset", "tiles")
+TRAIN_MEMORY = """
+import sys, numpy as np, keras
+from rnan_keras import build_model
+from rnan_keras.training.config import TrainConfig
+from rnan_keras.training.trainer import _compile, make_optimizer
+
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+
+
+mode, batch, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model = build_model("dn_rgb", non_local_mode=mode, chunk_size=128)
+cfg = TrainConfig(task="dn_rgb")
+_compile(model, make_optimizer(cfg), cfg, jit=False)
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+before = hwm()
+model.train_on_batch(x, x)
+model.train_on_batch(x, x)
+print("RESULT", before, hwm())
+"""
+
+
+def train_memory(batch: int, size: int) -> list[dict]:
+    """Peak RSS of full-model training steps, dense vs chunked attention, fresh processes."""
+    rows = []
+    for mode in ("dense", "chunked"):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", TRAIN_MEMORY, mode, str(batch), str(size)],
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
+        if done.returncode != 0 or line is None:
+            rows.append({"mode": mode, "error": done.stderr.strip().splitlines()[-1:]})
+            continue
+        before, peak = (int(v) for v in line.split()[1:])
+        rows.append({"mode": mode, "batch": batch, "size": size, "peak_rss_bytes": peak,
+                     "growth_bytes": peak - before, "seconds": time.perf_counter() - start})
+    return rows
+
+
+def xla_forward(hw: int, repeats: int) -> dict:
+    """Full ``dn_rgb`` forward on one tile with and without XLA."""
+    import numpy as np
+    import tensorflow as tf
+
+    from rnan_keras import build_model
+
+    model = build_model("dn_rgb")
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, hw, hw, 3)), tf.float32)
+    out = {}
+    for jit in (False, True):
+        fn = tf.function(lambda t: model(t, training=False), jit_compile=jit)
+        out["xla" if jit else "graph"] = median_time(lambda f=fn: f(x).numpy(), repeats)[0]
+    return out
+
+
+PARTS = ("peak", "forward", "train", "restore", "preset", "tiles", "memory", "xla")
 
 
 def main(argv=None) -> int:
@@ -228,6 +290,19 @@ def main(argv=None) -> int:
               f"{r['median_s_auto']:.1f} s vs 96^2 {r['median_s_96']:.1f} s per image; PSNR "
               f"change {r['mean_psnr_change_db']:+.3f} dB (max "
               f"|{r['max_abs_psnr_change_db']:.3f}|); tiles chosen {sorted({x['auto_tile'] for x in r['images']})}", flush=True)
+    if "memory" in parts:
+        res["train_memory"] = train_memory(2 if quick else 4, 24 if quick else 96)
+        for r in res["train_memory"]:
+            if "error" in r:
+                print(f"train step peak RSS, {r['mode']}: failed {r['error']}", flush=True)
+            else:
+                print(f"train step, full model, batch {r['batch']} x {r['size']}^2, "
+                      f"{r['mode']} attention: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB "
+                      f"(+{r['growth_bytes'] / 2**30:.2f} GiB in the steps)", flush=True)
+    if "xla" in parts:
+        r = res["xla_forward"] = xla_forward(hw, args.repeats)
+        print(f"full model {hw}^2 forward: graph {r['graph']:.3f} s, XLA {r['xla']:.3f} s",
+              flush=True)
     res["meta"]["load_after"] = os.getloadavg()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ RULES = [
     Rule(r"make demo", "make-demo"),
     Rule(r"export '?TF_CONFIG=.*", "skip",
          "multi-host launch: TF_CONFIG names other hosts (tests/training/test_strategy.py "
-         "runs the strategy locally)"),
+         "and test_multi_worker.py run the strategies locally)"),
     Rule(r"rnan train sr_x\d .*--strategy multi-worker .*", "skip",
          "multi-host training: needs the hosts named in TF_CONFIG"),
     Rule(r"rnan train sr_x2 --train-dir DIV2K_HR .*", "skip",
