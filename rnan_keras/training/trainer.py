@@ -164,13 +164,13 @@ def _compile(model: keras.Model, optimizer, config: TrainConfig, *, jit: bool) -
                   jit_compile=jit)
 
 
-def _skip_distributed_symbolic_build(model: keras.Model, ds: tf.data.Dataset) -> None:
+def _build_from_shapes(model: keras.Model, ds: tf.data.Dataset) -> None:
     """Build the compiled loss and metrics from ``ds``'s shapes, then let ``fit`` skip it.
 
     Keras 3's ``fit`` builds them from one batch that it first mean-reduces across the
     replicas; under ``MultiWorkerMirroredStrategy`` that reduce fails on the distributed
     batch ("Attempt to convert a value (PerReplica...) to a Tensor", keras-team/keras#20585,
-    tensorflow/tensorflow#72388). Only the shapes are needed, so build from those.
+    tensorflow/tensorflow#72388). Only the shapes are needed. Call it after every compile.
     """
     x_spec, y_spec = ds.element_spec
     sample = tuple(np.zeros([1, *spec.shape[1:]], spec.dtype.as_numpy_dtype)
@@ -178,8 +178,14 @@ def _skip_distributed_symbolic_build(model: keras.Model, ds: tf.data.Dataset) ->
     with model.distribute_strategy.scope():
         model._symbolic_build(data_batch=sample)
     model._maybe_symbolic_build = lambda *args, **kwargs: None
-    # The same code path then reduces each worker's logs with ``reduce("MEAN", axis=0)``,
-    # which needs a batch axis: give every scalar log one.
+
+
+def _logs_with_batch_axis(model: keras.Model) -> None:
+    """Give every scalar log of ``model``'s train step a batch axis.
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3 reduces each worker's logs with
+    ``reduce("MEAN", axis=0)`` (keras-team/keras#20585), which fails on scalars.
+    """
     step = model.train_step
 
     def train_step(data):
@@ -330,9 +336,11 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             options.experimental_distribute.auto_shard_policy = \
                 tf.data.experimental.AutoShardPolicy.DATA
             ds = ds.with_options(options)
-            _skip_distributed_symbolic_build(model, ds)
+            _logs_with_batch_axis(model)
 
         def fit() -> None:
+            if config.strategy == "multi-worker":
+                _build_from_shapes(model, ds)  # after each compile (see the XLA fallback)
             model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
                       steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
                       shuffle=False)
