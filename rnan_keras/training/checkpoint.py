@@ -57,15 +57,18 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _check_fit(path, what: str, variables, arrays, hint: str) -> None:
-    """Raise :class:`CheckpointError` unless ``arrays`` match ``variables`` one to one."""
+    """Raise :class:`CheckpointError` unless ``arrays`` match ``variables`` one to one.
+
+    ``what`` names one of them (``"model weight"``); messages add the plural ``s``.
+    """
     if len(variables) != len(arrays):
         raise CheckpointError(
-            f"{path}: has {len(arrays)} {what}, the run has {len(variables)} ({hint})"
+            f"{path}: has {len(arrays)} {what}s, the run has {len(variables)} ({hint})"
         )
     for v, a in zip(variables, arrays, strict=True):
         if tuple(v.shape) != a.shape:
             raise CheckpointError(
-                f"{path}: {what[:-1]} {v.path} has shape {a.shape}, expected {tuple(v.shape)}"
+                f"{path}: {what} {v.path} has shape {a.shape}, expected {tuple(v.shape)}"
             )
 
 
@@ -161,9 +164,9 @@ class CheckpointManager:
         Shapes are checked first, so a mismatching checkpoint raises
         :class:`CheckpointError` and leaves the model untouched."""
         opt_vars = list(optimizer.variables) if optimizer is not None else []
-        _check_fit(ckpt.path, "model weights", model.weights, ckpt.model_weights,
+        _check_fit(ckpt.path, "model weight", model.weights, ckpt.model_weights,
                    "different architecture?")
-        _check_fit(ckpt.path, "optimizer variables", opt_vars, ckpt.optimizer_variables,
+        _check_fit(ckpt.path, "optimizer variable", opt_vars, ckpt.optimizer_variables,
                    "mixed precision or optimizer changed?")
         model.set_weights(ckpt.model_weights)
         for v, a in zip(opt_vars, ckpt.optimizer_variables):
