@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from rnan_keras.errors import InvalidImageError
+from rnan_keras.errors import ConfigError, InvalidImageError
 
 
 def as_float_image(x, name: str = "image") -> tf.Tensor:
@@ -17,6 +17,12 @@ def as_float_image(x, name: str = "image") -> tf.Tensor:
             f"{name} must have shape [H, W, C] or [B, H, W, C], got shape {x.shape}"
         )
     return x
+
+
+def check_jpeg_quality(quality) -> None:
+    """Refuse a Python-number JPEG quality outside 1..100 (tensors are not checked)."""
+    if isinstance(quality, int | float) and not 1 <= quality <= 100:
+        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
 
 
 def round_half_away(x: tf.Tensor) -> tf.Tensor:

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from rnan_keras.data._common import as_float_image, to_uint8_values
-from rnan_keras.errors import ConfigError, InvalidImageError
-
-
-def _check_quality(quality) -> None:
-    if isinstance(quality, int | float) and not 1 <= quality <= 100:
-        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
+from rnan_keras.data._common import as_float_image, check_jpeg_quality, to_uint8_values
+from rnan_keras.errors import InvalidImageError
 
 
 def _jpeg_one(image: tf.Tensor, quality: tf.Tensor) -> tf.Tensor:
@@ -46,7 +41,7 @@ def jpeg_compress(x, quality) -> tf.Tensor:
     Returns:
         Float32 tensor with the shape of ``x`` and integer values.
     """
-    _check_quality(quality)
+    check_jpeg_quality(quality)
     x = as_float_image(x)
     if x.shape[-1] not in (None, 1, 3):
         raise InvalidImageError(f"jpeg_compress expects 1 or 3 channels, got shape {x.shape}")

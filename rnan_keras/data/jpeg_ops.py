@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from rnan_keras.data._common import as_float_image, round_half_away
-from rnan_keras.errors import ConfigError, InvalidImageError
+from rnan_keras.data._common import as_float_image, check_jpeg_quality, round_half_away
+from rnan_keras.errors import InvalidImageError
 
 # IJG example tables (ITU-T T.81 Annex K), natural (row-major) order.
 LUMA_TABLE = np.array([
@@ -222,8 +222,7 @@ def jpeg_compress_tf(x, quality) -> tf.Tensor:
     Returns:
         float32 tensor shaped like ``x`` with integer values 0..255.
     """
-    if isinstance(quality, int | float) and not 1 <= quality <= 100:
-        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
+    check_jpeg_quality(quality)
     x = as_float_image(x)
     single = x.shape.rank == 3
     if single:
