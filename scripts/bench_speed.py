@@ -97,24 +97,10 @@ def forward(variant: str, overrides: dict, hw: int, repeats: int) -> dict:
 
 
 def train_step(variant: str, overrides: dict, batch: int, patch: int, repeats: int) -> dict:
-    import keras
-    import numpy as np
+    """One training step (Adam + L2), timed as ``scripts/bench_train.py`` times it."""
+    from bench_train import bench  # this script's folder is on sys.path
 
-    from rnan_keras import build_model
-    from rnan_keras.training.config import TrainConfig
-    from rnan_keras.training.trainer import make_loss, make_optimizer, psnr_metric
-
-    model = build_model(variant, **overrides)
-    model.compile(make_optimizer(TrainConfig(task=variant)), make_loss("l2"),
-                  metrics=[psnr_metric])
-    rng = np.random.default_rng(0)
-    c = model.input_shape[-1]
-    x = rng.uniform(0, 255, (batch, patch, patch, c)).astype("float32")
-    y = x + rng.normal(0, 5, x.shape).astype("float32")
-    med, times = median_time(lambda: model.train_on_batch(x, y), repeats, warmup=2)
-    keras.backend.clear_session()
-    return {"variant": variant, "overrides": overrides, "batch": batch, "patch": patch,
-            "median_step_s": med, "all_s": times, "parameters": model.count_params()}
+    return bench(variant, overrides, batch, patch, repeats, warmup=2, mixed=False)
 
 
 def restore_cli(size: int, overrides: dict) -> dict:
