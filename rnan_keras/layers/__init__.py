@@ -7,6 +7,7 @@ image-level layers (padding, mean shift) work on the 0-255 scale.
 from rnan_keras.layers.attention_group import AttentionGroup
 from rnan_keras.layers.attention_module import ResidualAttentionModule
 from rnan_keras.layers.bicubic_upsample import BicubicUpsample
+from rnan_keras.layers.bilinear_demosaic import BilinearDemosaic
 from rnan_keras.layers.mask_branch import MaskBranch
 from rnan_keras.layers.mean_shift import MeanShift
 from rnan_keras.layers.non_local import NonLocalBlock
@@ -20,6 +21,7 @@ from rnan_keras.layers.upsampler import Upsampler
 __all__ = [
     "AttentionGroup",
     "BicubicUpsample",
+    "BilinearDemosaic",
     "CropToReference",
     "MaskBranch",
     "MeanShift",

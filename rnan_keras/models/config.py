@@ -46,6 +46,11 @@ class RNANConfig:
     up-sampling of the input to the output, so the network learns only the residual over
     bicubic. It has no weights (same parameter count) and is used by the shipped SR
     presets, which get only a short CPU training.
+
+    ``demosaic_bilinear_skip=True`` (demosaic only, not in the official model) replaces the
+    global skip's zero-filled mosaic by its fixed bilinear demosaic
+    (:class:`~rnan_keras.layers.BilinearDemosaic`), so the network learns the residual over
+    bilinear interpolation. No weights, same parameter count.
     """
 
     variant: str = DEFAULT_TASK
@@ -68,6 +73,7 @@ class RNANConfig:
     rgb_range: float = 255.0
     zero_init_tail: bool = False
     sr_bicubic_skip: bool = False
+    demosaic_bilinear_skip: bool = False
 
     @property
     def task(self) -> str:
@@ -86,6 +92,8 @@ class RNANConfig:
             raise ConfigError(f"n_colors must be 1, 3 or 4, got {self.n_colors}")
         if self.sr_bicubic_skip and self.task != "sr":
             raise ConfigError("sr_bicubic_skip applies to SR variants only")
+        if self.demosaic_bilinear_skip and self.task != "demosaic":
+            raise ConfigError("demosaic_bilinear_skip applies to the demosaic variant only")
         if self.task == "sr" and self.n_colors != 3:
             raise ConfigError("SR variants use 3 colour channels (mean shift is RGB)")
         for name in ("pre_blocks", "trunk_blocks", "post_blocks", "mask_down_blocks"):

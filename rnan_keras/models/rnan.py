@@ -6,6 +6,7 @@ Data flow (official ``RNAN.forward``)::
     SR:                   s = sub_mean(x); h = head(s)
                           y = add_mean(tail(upsample(body_nl_high(body(body_nl_low(h))) + h)))
                           [+ bicubic(s) inside add_mean when ``sr_bicubic_skip``]
+    demosaic with ``demosaic_bilinear_skip``: x in the global skip is bilinear(x)
 
 ``body`` is ``n_resgroups - 2`` local attention groups followed by a 3x3 conv. Inputs and
 outputs are NHWC float32 on the 0-255 scale (the model never divides by 255). Any H and W
@@ -22,6 +23,7 @@ import keras
 from rnan_keras.layers import (
     AttentionGroup,
     BicubicUpsample,
+    BilinearDemosaic,
     CropToReference,
     MeanShift,
     PadToMultiple,
@@ -90,6 +92,8 @@ class RNAN(keras.Model):
             y = MeanShift(+1, rgb_range=cfg.rgb_range, name="add_mean", dtype="float32")(h)
         else:
             h = tail(h)
+            if cfg.demosaic_bilinear_skip:
+                x = BilinearDemosaic(name="bilinear")(x)
             y = keras.layers.Add(name="global_skip", dtype="float32")([x, h])
         outputs = CropToReference(cfg.scale, name="crop", dtype="float32")([y, inputs])
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"rnan_{cfg.variant}")
