@@ -78,6 +78,26 @@ class Task:
         return self.kind
 
     @property
+    def is_sr(self) -> bool:
+        """Super-resolution: the output is ``scale`` times larger than the input."""
+        return self.kind == "sr"
+
+    @property
+    def bayer_input(self) -> bool:
+        """The input is a GRBG Bayer mosaic (3 channels, zero-filled; raw 1-channel spread)."""
+        return self.kind == "demosaic"
+
+    @property
+    def jpeg_input(self) -> bool:
+        """The input is a JPEG of the ``quality`` setting."""
+        return self.kind == "car"
+
+    @property
+    def gray_is_y(self) -> bool:
+        """The one channel is the Y of Matlab rgb2ycbcr (of colour images), not rgb2gray."""
+        return self.kind == "car"
+
+    @property
     def setting_spec(self) -> Setting | None:
         return SETTINGS[self.setting] if self.setting else None
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rnan_keras.errors import CheckpointError
-from rnan_keras.models.config import VARIANTS
+from rnan_keras.models.config import VARIANTS, get_variant_spec
 from rnan_keras.models.rnan import RNAN, build_model
 
 # (official key, keras variable, kind) with kind in {"conv", "convT", "bias", "meanshift"}
@@ -73,7 +73,7 @@ def official_weight_map(model: RNAN) -> list[_Entry]:
     """Every Keras weight of ``model`` with its official state_dict key, in official order."""
     cfg = model.rnan_config
     entries: list[_Entry] = []
-    sr = cfg.task == "sr"
+    sr = get_variant_spec(cfg.variant).is_sr
     if sr:
         for name in ("sub_mean", "add_mean"):
             layer = model.get_layer(name)
@@ -183,14 +183,14 @@ def infer_config(state: Mapping[str, np.ndarray], variant: str | None = None) ->
             raise CheckpointError("SR checkpoint without up-sampler keys 'tail.0.N.weight'")
         ratio = (np.shape(state[f"tail.0.{stages[0]}.weight"]) or (0,))[0] // n_feats
         scale = 3 if ratio == 9 else 2 ** len(stages)
-        inferred = next((t.name for t in VARIANTS.values() if t.kind == "sr" and t.scale == scale),
+        inferred = next((t.name for t in VARIANTS.values() if t.is_sr and t.scale == scale),
                         f"SR x{scale}")
         if variant is not None and variant != inferred:
             raise CheckpointError(f"checkpoint is {inferred} but variant {variant!r} was requested")
         variant = inferred
     else:
         choices = tuple(t.name for t in VARIANTS.values()
-                        if t.kind != "sr" and t.n_colors == n_colors)
+                        if not t.is_sr and t.n_colors == n_colors)
         if variant is None:
             raise CheckpointError(
                 f"a {n_colors}-channel checkpoint can be {' or '.join(choices)}: "

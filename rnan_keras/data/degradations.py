@@ -94,7 +94,7 @@ def prepare_clean(task: str, image) -> tf.Tensor:
         return x if c == 3 else tf.repeat(x, 3, axis=-1)
     if c == 1:
         return x
-    return quantize(rgb_to_y(x) if info.kind == "car" else rgb_to_gray(x))
+    return quantize(rgb_to_y(x) if info.gray_is_y else rgb_to_gray(x))
 
 
 def _per_image(value, batch, seed, dtype, name: str):
@@ -151,10 +151,10 @@ def degrade(task: str, clean, *, sigma=None, quality=None, scale=None, seed=None
         v = _per_image(value, batch, draw_seed, dtype, setting.name)
         if x.shape.rank == 3 and v.shape.rank == 1:
             v = v[0]
-        if info.kind == "car":
+        if info.jpeg_input:
             return jpeg_compress(x, v)
         return add_gaussian_noise(x, v, seed=op_seed, clip=clip, round_values=round_values)
-    if info.kind == "demosaic":
+    if info.bayer_input:
         return bayer_mosaic(x, pattern=pattern)
     factor = scale or info.scale
     return imresize(x, 1.0 / factor, quantize=True)

@@ -54,7 +54,7 @@ def default_probe_sizes(tile: int | None, variant: str | None = None) -> list[tu
         sizes = [(31, 45), (47, 63)]
     else:
         sizes = [(min(tile - 1, 31), min(tile - 1, 45)), ((tile + tile // 2) | 1, (tile + 2) | 1)]
-    if variant in TASKS and TASKS[variant].kind == "demosaic":
+    if variant in TASKS and TASKS[variant].bayer_input:
         sizes = [(h - 1, w - 1) for h, w in sizes]
     return sizes
 

@@ -45,7 +45,7 @@ def baseline(task: str, degraded: np.ndarray) -> np.ndarray:
     from rnan_keras.data.degradations import imresize
 
     info = get_task(task)
-    if info.kind == "sr":
+    if info.is_sr:
         return np.asarray(imresize(degraded.astype(np.float32), float(info.scale)))
     return degraded
 
@@ -96,7 +96,7 @@ class EvalResult:
         })
 
     def to_markdown(self, baseline_name: str | None = None) -> str:
-        base = baseline_name or ("Bicubic" if self.task.startswith("sr") else "Input")
+        base = baseline_name or ("Bicubic" if get_task(self.task).is_sr else "Input")
         s = self.settings
         level = ", ".join(
             f"{k} {s[k]}" for k in ("sigma", "quality", "scale") if s.get(k) is not None
@@ -187,6 +187,7 @@ def evaluate(
     from rnan_keras.data.pipeline import make_eval_dataset
     from rnan_keras.inference.restore import restore_array
 
+    info = get_task(task)
     crop, y = protocol_for(task)
     dataset = make_eval_dataset(
         task, data, sigma=sigma, quality=quality, degraded_dir=degraded_dir, seed=seed,
@@ -198,7 +199,7 @@ def evaluate(
         "data_name": Path(str(data)).name,
         "sigma": sigma,
         "quality": quality,
-        "scale": crop if task.startswith("sr") else None,
+        "scale": info.scale if info.is_sr else None,
         "seed": seed,
         "degraded_dir": None if degraded_dir is None else str(degraded_dir),
         "tile": tile,

@@ -74,7 +74,7 @@ from rnan_keras.models.resolve import (  # noqa: F401 -- re-exported: the one mo
     load_model_file,
     load_preset_model,
     model_channels,
-    model_task,
+    model_spec,
     resolve_model,
 )
 
@@ -193,8 +193,8 @@ def _model_input(model, x: np.ndarray, ensemble: bool) -> tuple[np.ndarray, np.n
 
     Applies the colour handling of the module docstring, warning where it converts.
     """
-    m_channels, task, color = model_channels(model), model_task(model), x.shape[2]
-    if ensemble and task == "demosaic":
+    m_channels, spec, color = model_channels(model), model_spec(model), x.shape[2]
+    if ensemble and spec.bayer_input:
         warnings.warn(
             "self-ensemble changes the Bayer layout the demosaic model sees (GRBG becomes "
             "other patterns); results may be worse than without it",
@@ -203,7 +203,7 @@ def _model_input(model, x: np.ndarray, ensemble: bool) -> tuple[np.ndarray, np.n
     if color == m_channels:
         return x, None
     if m_channels == 3 and color == 1:
-        if task == "demosaic":
+        if spec.bayer_input:
             return bayer_from_raw(x), None
         warnings.warn(
             "gray image given to a colour model: repeating it to RGB (output is RGB)",
@@ -211,7 +211,7 @@ def _model_input(model, x: np.ndarray, ensemble: bool) -> tuple[np.ndarray, np.n
         )
         return np.repeat(x, 3, axis=2), None
     if m_channels == 1 and color == 3:
-        if task == "car":
+        if spec.gray_is_y:
             ycc = np.asarray(rgb_to_ycbcr(x), np.float32)
             return ycc[:, :, :1], ycc
         warnings.warn(

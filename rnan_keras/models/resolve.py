@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from rnan_keras.errors import ConfigError, ModelLoadError
-from rnan_keras.tasks import SETTINGS, TASKS
+from rnan_keras.tasks import DEFAULT_TASK, SETTINGS, Task, get_task
 
 _PRESET_CACHE: dict[str, Any] = {}
 _FILE_CACHE: dict[tuple, Any] = {}
@@ -87,18 +87,11 @@ def resolve_model(model_or_preset: Any, *, cache: bool = True) -> keras.Model:
     )
 
 
-def model_task(model) -> str:
-    """``dn``, ``demosaic``, ``car`` or ``sr`` (the task kind) for an RNAN; ``dn`` otherwise."""
+def model_spec(model) -> Task:
+    """The registry task of an RNAN model's variant; a model without an RNAN config counts
+    as the default task (a denoiser: it takes ``sigma``, no Bayer or Y handling)."""
     cfg = getattr(model, "rnan_config", None)
-    if cfg is not None:
-        return str(cfg.task)
-    return "dn"
-
-
-def model_setting(model) -> str | None:
-    """The degradation setting the model's task kind takes (``sigma`` for non-RNAN models)."""
-    kind = model_task(model)
-    return next((t.setting for t in TASKS.values() if t.kind == kind), None)
+    return get_task(cfg.variant if cfg is not None else DEFAULT_TASK)
 
 
 def model_channels(model) -> int:
@@ -127,8 +120,9 @@ def check_degradation_settings(
     caller degrades images with it, as ``rnan eval`` does), that the model does not take the
     setting (RNAN models are blind: the level is not an input).
     """
-    takes = model_setting(model)
-    label = getattr(getattr(model, "rnan_config", None), "variant", model_task(model))
+    spec = model_spec(model)
+    takes = spec.setting
+    label = getattr(getattr(model, "rnan_config", None), "variant", spec.kind)
     name = getattr(model, "preset_name", None)
     trained = (getattr(model, "preset_info", None) or {}).get("degradation") or {}
     what = f"preset {name!r}" if name else "the model"

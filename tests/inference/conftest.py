@@ -3,7 +3,8 @@
 ``local_model(channels)`` is a 3-layer conv net (receptive-field radius 3) with a global
 residual: fast, deterministic and local, so tiled and untiled outputs must agree exactly.
 ``sr_local_model`` adds a x2 pixel shuffle. ``tag_model`` attaches an ``rnan_config``-like
-description so that restore() treats a local model as e.g. a ``car`` model.
+description (variant name) so that restore() treats a local model as e.g. a ``car``
+model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
+
+from rnan_keras.tasks import get_task
 
 
 def make_local_model(channels: int = 3, scale: int = 1, seed: int = 0) -> keras.Model:
@@ -35,9 +38,9 @@ def make_local_model(channels: int = 3, scale: int = 1, seed: int = 0) -> keras.
     return keras.Model(x_in, out)
 
 
-def tag_model(model: keras.Model, task: str, scale: int = 1) -> keras.Model:
+def tag_model(model: keras.Model, variant: str, scale: int = 1) -> keras.Model:
     model.rnan_config = SimpleNamespace(
-        task=task, scale=scale, n_colors=int(model.inputs[0].shape[-1]), n_feats=8,
+        variant=variant, task=get_task(variant).kind, scale=scale, n_colors=int(model.inputs[0].shape[-1]), n_feats=8,
         use_non_local=False, non_local_mode="auto", chunk_size=1024, max_dense_positions=9216,
     )
     return model
