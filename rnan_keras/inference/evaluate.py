@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,15 +29,30 @@ from rnan_keras.metrics import psnr, ssim
 from rnan_keras.tasks import get_task
 
 
-def protocol_for(task: str) -> tuple[int, bool]:
-    """(crop_border, y_channel) of the paper's evaluation for ``task`` (from the registry)."""
+class Protocol(NamedTuple):
+    """How a task's results are measured: pixels cropped at each side, Y of an RGB result."""
+
+    crop_border: int
+    y_channel: bool
+
+
+def protocol_for(task: str) -> Protocol:
+    """``(crop_border, y_channel)`` of the paper's evaluation for ``task`` (from the registry)."""
     info = get_task(task)
-    return info.crop_border, info.y_channel
+    return Protocol(info.crop_border, info.y_channel)
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
     """Clip to 0-255 and round halves up (the values an 8-bit file stores), float64."""
     return np.floor(np.clip(np.asarray(x, np.float64), 0.0, 255.0) + 0.5)
+
+
+def image_psnr(restored: np.ndarray, clean: np.ndarray, task: str) -> float:
+    """PSNR (dB) of one restored HWC image against its clean target, by the task's protocol:
+    the result quantised (:func:`quantize`), measured on the task's channel with its crop
+    border. Used by :func:`evaluate` and by validation during training."""
+    crop, y = protocol_for(task)
+    return psnr(quantize(restored), clean, crop_border=crop, y_channel=y)
 
 
 def baseline(task: str, degraded: np.ndarray) -> np.ndarray:
@@ -165,6 +180,7 @@ def evaluate(
     keep: int = 0,
     progress: bool | None = None,
     on_image: Callable[[ImageResult], None] | None = None,
+    restore_fn: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[EvalResult, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
     """Degrade the clean images in ``data``, restore them with ``model`` and measure.
 
@@ -180,6 +196,9 @@ def evaluate(
         keep: also return ``(name, degraded, restored, clean)`` for the first ``keep`` images.
         progress: tqdm bars (default: when stderr is a terminal).
         on_image: called with each :class:`ImageResult` as it is computed.
+        restore_fn: restore each degraded ``(H, W, C)`` float32 0-255 image with this
+            function instead of ``model`` (a classical method measured under the same
+            protocol on the same inputs; ``model`` may then be None).
 
     Returns:
         ``(result, kept)``.
@@ -193,7 +212,7 @@ def evaluate(
         task, data, sigma=sigma, quality=quality, degraded_dir=degraded_dir, seed=seed,
         with_names=True,
     )
-    c_model = int(model.inputs[0].shape[-1])
+    c_model = info.n_colors if model is None else int(model.inputs[0].shape[-1])
     settings = {
         "data": str(data),
         "data_name": Path(str(data)).name,
@@ -209,7 +228,8 @@ def evaluate(
         "y_channel": y,
         "measured_on": "Y (Matlab rgb2ycbcr)" if y else ("gray/Y" if c_model == 1 else "RGB"),
         "quantized": True,
-        "model": getattr(model, "name", type(model).__name__),
+        "model": (getattr(restore_fn, "__name__", "restore_fn") if restore_fn is not None
+                  else getattr(model, "name", type(model).__name__)),
     }
     result = EvalResult(task=task, settings=settings)
     kept: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -220,10 +240,13 @@ def evaluate(
         clean = clean.numpy()[0].astype(np.float64)
         name = name.numpy().decode()
         start = time.time()
-        restored = restore_array(
-            model, degraded, tile=tile, overlap=overlap, ensemble=ensemble,
-            max_memory=max_memory, progress=progress,
-        )
+        if restore_fn is not None:
+            restored = restore_fn(degraded)
+        else:
+            restored = restore_array(
+                model, degraded, tile=tile, overlap=overlap, ensemble=ensemble,
+                max_memory=max_memory, progress=progress,
+            )
         seconds = time.time() - start
         out = quantize(restored)
         p, s = _metrics(out, clean, crop, y)

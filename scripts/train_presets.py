@@ -1,0 +1,260 @@
+#!/usr/bin/env python
+"""Train, or continue training, every shipped preset within one wall-time budget.
+
+Each preset keeps its resumable training state (model weights + Adam moments, the
+learning-curve CSV, the best-validation model) in ``--state-dir`` (default
+``scripts/preset_training/NAME/``, committed to the repo), so a later run resumes where
+the last one stopped instead of starting over. The budget is shared out over the chosen
+presets in rounds; each preset trains until its share is spent (step time is measured from
+its own log), then the next one runs.
+
+What a preset is (variant, architecture, degradation range, patch size) is read from the
+preset registry ``rnan_keras/presets/presets.json``; this script adds only the training
+recipe (``RECIPE`` below) and the device settings:
+
+- GPU visible: mixed precision (fresh states only: a resumed run keeps its dtype), XLA,
+  batch ``--gpu-batch`` (default 64);
+- CPU: float32, no XLA (slower on CPU, see ``scripts/bench_speed.py``), batch 16.
+
+Data: ``--train-root`` holds ``CBSD432`` (colour tasks) and ``Train400`` (gray). The last
+``--val-images`` files of each (sorted by name) are held out: 96x96 centre crops of them are
+the validation set that picks each preset's best step; training never sees them, and no
+benchmark test image is used at all.
+
+``--ship`` then writes each trained preset's best weights and its record (data, steps,
+wall time, device, validation curve) into the registry via ``scripts/make_presets.py``.
+
+    nohup taskset -c 1 python scripts/train_presets.py --budget-minutes 150 --threads 1 \\
+        --train-root ../shared/data/train > runs/train_presets.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REGISTRY = ROOT / "rnan_keras" / "presets" / "presets.json"
+DEFAULT_STATE = ROOT / "scripts" / "preset_training"
+VAL_CROP = 96
+
+# The training recipe, on top of each preset's registry entry. ``start`` is the shipped
+# preset to fine-tune from when no state exists yet (None: train from the zero-tail init).
+RECIPE = {
+    "lr": 2e-4,
+    "lr_decay_steps": 10_000,
+    "loss": "l2",
+    "cpu_batch": 16,
+    "ckpt_every": 200,
+}
+PRESETS = {
+    # name: (training folder, model overrides beyond the registry config, start preset)
+    "dn_rgb_small": ("CBSD432", {}, "dn_rgb_small"),
+    "dn_gray_small": ("Train400", {}, "dn_gray_small"),
+    # bilinear skip: starts at bilinear quality (30 dB on McMaster) instead of the mosaic
+    "demosaic_small": ("CBSD432", {"demosaic_bilinear_skip": True}, None),
+    "car_small": ("CBSD432", {}, "car_small"),
+    "sr_x2_small": ("CBSD432", {}, "sr_x2_small"),
+    "sr_x3_small": ("CBSD432", {}, "sr_x3_small"),
+    "sr_x4_small": ("CBSD432", {}, "sr_x4_small"),
+}
+
+
+def split_folder(src: Path, work: Path, n_val: int) -> tuple[Path, Path]:
+    """Symlink all but the last ``n_val`` images of ``src`` into ``work/train`` and write
+    96x96 centre crops of the last ``n_val`` into ``work/val``; returns both folders."""
+    from PIL import Image
+
+    from rnan_keras.data.image_io import list_images
+
+    files = sorted(list_images(src))
+    if len(files) <= n_val:
+        raise SystemExit(f"{src}: {len(files)} images, need more than --val-images {n_val}")
+    train, val = work / src.name / "train", work / src.name / "val"
+    for folder in (train, val):
+        folder.mkdir(parents=True, exist_ok=True)
+    for f in files[:-n_val]:
+        link = train / f.name
+        if not link.exists():
+            link.symlink_to(f.resolve())
+    for f in files[-n_val:]:
+        out = val / (f.stem + ".png")
+        if not out.exists():
+            with Image.open(f) as im:
+                w, h = im.size
+                left, top = (w - VAL_CROP) // 2, (h - VAL_CROP) // 2
+                im.crop((left, top, left + VAL_CROP, top + VAL_CROP)).save(out)
+    return train, val
+
+
+def seconds_per_step(run: Path) -> float | None:
+    """Step time of the last logged interval of ``run`` (None before two log rows)."""
+    path = run / "logs" / "train.csv"
+    if not path.is_file():
+        return None
+    with open(path) as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("wall_time_s")]
+    if len(rows) < 2:
+        return None
+    a, b = rows[-2], rows[-1]
+    steps = float(b["step"]) - float(a["step"])
+    return (float(b["wall_time_s"]) - float(a["wall_time_s"])) / steps if steps > 0 else None
+
+
+def current_step(run: Path) -> int:
+    from rnan_keras.training.checkpoint import CheckpointManager
+
+    ckpts = CheckpointManager(run / "checkpoints").list()
+    return int(ckpts[0][0]) if ckpts else 0
+
+
+def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: bool,
+                steps: int, gpu_batch: int):
+    from rnan_keras.training.config import TrainConfig, load_config_file
+
+    _, overrides, start = PRESETS[name]
+    resumed = (run / "config.json").is_file() and current_step(run) > 0
+    # a resumed run keeps its own architecture and dtype (the registry may have gained keys)
+    stored = load_config_file(run / "config.json") if resumed else None
+    model = stored["model"] if stored else {**entry["config"], **overrides}
+    mixed = stored["mixed_precision"] if stored else gpu
+    deg = entry["degradation"]
+    return TrainConfig(
+        task=entry["variant"], train_dir=str(train), val_dir=str(val), out=str(run),
+        model=model, steps=steps,
+        patch_size=entry["training"]["patch_size"],
+        batch_size=gpu_batch if gpu else RECIPE["cpu_batch"],
+        lr=RECIPE["lr"], lr_decay_steps=RECIPE["lr_decay_steps"], loss=RECIPE["loss"],
+        sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
+        ckpt_every=RECIPE["ckpt_every"], keep_checkpoints=1, log_every=RECIPE["ckpt_every"],
+        tensorboard=False, mixed_precision=bool(mixed), jit_compile=gpu,
+        init_preset=None if resumed else start,
+    )
+
+
+def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], seconds: float,
+              gpu: bool, gpu_batch: int) -> dict | None:
+    """Train ``name`` for about ``seconds`` of wall time; returns the trainer's summary."""
+    from rnan_keras.training.trainer import train
+
+    every = RECIPE["ckpt_every"]
+    step = current_step(run)
+    per_step = seconds_per_step(run)
+    # unknown speed: one checkpoint interval first, then the rest with the measured speed
+    n = every if per_step is None else max(every, math.floor(seconds / per_step / every) * every)
+    speed = f"{per_step:.2f} s/step" if per_step else "speed unknown"
+    print(f"[{name}] step {step} -> {step + n} (budget {seconds / 60:.1f} min, {speed})",
+          flush=True)
+    t0 = time.monotonic()
+    summary = train(make_config(name, entry, run, *data, gpu, step + n, gpu_batch))
+    spent = time.monotonic() - t0
+    if per_step is None and seconds - spent > 60:
+        per_step = seconds_per_step(run) or spent / n
+        n = math.floor((seconds - spent) / per_step / every) * every
+        if n > 0:
+            summary = train(make_config(name, entry, run, *data, gpu, step + every + n,
+                                        gpu_batch))
+    return summary
+
+
+def ship(names: list[str], state: Path, device: str) -> None:
+    """Write each trained preset's best weights and training record into the registry."""
+    from make_presets import make_preset
+
+    registry = json.loads(REGISTRY.read_text())
+    weights_dir = REGISTRY.parent / "weights"
+    for name in names:
+        run = state / name
+        if not (run / "best.keras").is_file():
+            print(f"[{name}] nothing to ship yet (no best.keras)")
+            continue
+        previous = registry.get(name, {}).get("training", {})
+        entry = make_preset(name, run, registry, weights_dir)
+        t = entry["training"]
+        t["machine"] = device
+        t["init_from"] = json.loads((run / "summary.json").read_text()).get("init_from") \
+            if (run / "summary.json").is_file() else None
+        t["state"] = str(run.relative_to(ROOT))
+        t["earlier_training"] = previous.get("earlier_training") or (
+            {k: previous.get(k) for k in ("steps", "batch_size", "patch_size", "wall_time_s")}
+            if t["init_from"] else None)
+        print(f"[{name}] shipped: step {t['best_step']} val {t['best_val_psnr']} dB")
+    tmp = REGISTRY.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dict(sorted(registry.items())), indent=1) + "\n")
+    os.replace(tmp, REGISTRY)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget-minutes", type=float, required=True,
+                   help="wall time for all training of this run, shared over the presets")
+    p.add_argument("--presets", default=",".join(PRESETS),
+                   help="comma-separated preset names (default: all)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="split each preset's share into this many turns (default 1)")
+    p.add_argument("--train-root", type=Path, default=ROOT.parent / "shared/data/train",
+                   help="folder holding CBSD432/ and Train400/")
+    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE,
+                   help="resumable training state, one folder per preset")
+    p.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "preset_data",
+                   help="where the train/validation split is written (not committed)")
+    p.add_argument("--val-images", type=int, default=8, help="held-out images per folder")
+    p.add_argument("--gpu-batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0,
+                   help="TF intra/inter-op threads (0: TF default); 1 with taskset -c N")
+    p.add_argument("--ship", action="store_true",
+                   help="afterwards write best weights and records into the preset registry")
+    args = p.parse_args(argv)
+
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(PRESETS))
+    if unknown:
+        p.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}")
+    if args.budget_minutes <= 0 or args.rounds < 1:
+        p.error("--budget-minutes must be > 0 and --rounds >= 1")
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu = bool(gpus)
+    device = (f"GPU: {tf.config.experimental.get_device_details(gpus[0]).get('device_name')}"
+              if gpu else f"CPU ({os.cpu_count()} cores, {args.threads or 'all'} thread(s))")
+    print(f"training {', '.join(names)} for {args.budget_minutes:.0f} min on {device}",
+          flush=True)
+
+    registry = json.loads(REGISTRY.read_text())
+    splits = {}
+    for name in names:
+        folder = PRESETS[name][0]
+        if folder not in splits:
+            splits[folder] = split_folder(args.train_root / folder, args.work_dir,
+                                          args.val_images)
+    deadline = time.monotonic() + args.budget_minutes * 60
+    for r in range(args.rounds):
+        for i, name in enumerate(names):
+            left = deadline - time.monotonic()
+            turns_left = (args.rounds - r) * len(names) - i
+            if left < 60:
+                break
+            train_for(name, registry[name], args.state_dir / name,
+                      splits[PRESETS[name][0]], left / turns_left, gpu, args.gpu_batch)
+    if args.ship:
+        ship(names, args.state_dir, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
