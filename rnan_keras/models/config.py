@@ -29,7 +29,14 @@ class RNANConfig:
     """All hyper-parameters of an RNAN model. Defaults are the paper's full size (~9M).
 
     Structure: head conv -> group(non-local mask) -> (n_resgroups - 2) groups(local mask)
-    -> conv -> group(non-local mask) -> tail. ``n_resgroups`` counts both non-local groups.
+    -> conv -> group(non-local mask) -> tail. ``n_resgroups`` counts every group, the
+    non-local ones included.
+
+    ``non_local_groups`` (1 or 2, default 2 = official): with 1, only the first group has a
+    non-local mask and the last group (still the layer ``body_nl_high``, its slot in the
+    official layout) gets a local mask, so ``n_resgroups=2, non_local_groups=1`` is the
+    paper's Table 7 ``RNAN (1LB+1NLB)``. It removes one non-local block's weights
+    (``4 * (F * F / 2) + 3 * F / 2 + F`` parameters for ``F = n_feats``) and nothing else.
 
     Ablation switches:
         use_mask: False removes every mask branch (trunk only).
@@ -65,6 +72,7 @@ class RNANConfig:
     use_mask: bool = True
     use_non_local: bool = True
     use_local_mask: bool = True
+    non_local_groups: int = 2
     residual_attention: bool = True
     softmax_axis: str = "query"
     non_local_mode: str = "auto"
@@ -86,6 +94,11 @@ class RNANConfig:
         get_variant_spec(self.variant)
         if self.n_resgroups < 2:
             raise ConfigError(f"n_resgroups must be >= 2 (two non-local groups), got {self.n_resgroups}")
+        if self.non_local_groups not in (1, 2):
+            raise ConfigError(
+                f"non_local_groups must be 1 or 2 (first group, or first and last), "
+                f"got {self.non_local_groups!r}"
+            )
         if self.n_feats < 2:
             raise ConfigError(f"n_feats must be >= 2, got {self.n_feats}")
         if self.n_colors not in (1, 3, 4):

@@ -8,7 +8,8 @@ Data flow (official ``RNAN.forward``)::
                           [+ bicubic(s) inside add_mean when ``sr_bicubic_skip``]
     demosaic with ``demosaic_bilinear_skip``: x in the global skip is bilinear(x)
 
-``body`` is ``n_resgroups - 2`` local attention groups followed by a 3x3 conv. Inputs and
+``body`` is ``n_resgroups - 2`` local attention groups followed by a 3x3 conv; with
+``non_local_groups=1`` the group ``body_nl_high`` has a local mask instead. Inputs and
 outputs are NHWC float32 on the 0-255 scale (the model never divides by 255). Any H and W
 work: odd sizes are padded internally and the output is cropped back. SR outputs are
 ``scale`` times larger. Under a mixed-precision policy the output stays float32.
@@ -77,7 +78,10 @@ class RNAN(keras.Model):
         for i in range(cfg.n_resgroups - 2):
             h = AttentionGroup(f, _module_kwargs(cfg, local_mask), name=f"body_{i}")(h)
         h = keras.layers.Conv2D(f, 3, padding="same", name="body_conv")(h)
-        h = AttentionGroup(f, _module_kwargs(cfg, nl_mask), name="body_nl_high")(h)
+        # non_local_groups=1 (paper Table 7's 1LB+1NLB): the last group is a local one; it
+        # keeps its name (its slot in the official layout).
+        high_mask = nl_mask if cfg.non_local_groups == 2 else local_mask
+        h = AttentionGroup(f, _module_kwargs(cfg, high_mask), name="body_nl_high")(h)
 
         tail_init = "zeros" if cfg.zero_init_tail else "glorot_uniform"
         tail = keras.layers.Conv2D(
@@ -126,7 +130,8 @@ def build_model(variant: str = DEFAULT_TASK, *, name: str | None = None, **overr
             ``sr_x4``.
         name: Keras model name (default ``rnan_<variant>``).
         **overrides: any :class:`RNANConfig` field (``n_feats``, ``n_resgroups``,
-            ``use_mask``, ``use_non_local``, ``softmax_axis``, ``non_local_mode``, ...) or
+            ``use_mask``, ``use_non_local``, ``non_local_groups``, ``softmax_axis``,
+            ``non_local_mode``, ...) or
             ``ablation=`` a key of :data:`rnan_keras.models.config.ABLATIONS`.
 
     Returns:

@@ -202,3 +202,90 @@ def test_mixed_precision_keeps_float32_output():
         assert y.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# ---------------------------------------------------------------- non_local_groups (Table 7)
+
+
+@pytest.mark.parametrize(
+    "overrides,masks",
+    [
+        ({}, ("non_local", "local", "non_local")),
+        ({"non_local_groups": 2}, ("non_local", "local", "non_local")),
+        ({"non_local_groups": 1}, ("non_local", "local", "local")),
+        ({"non_local_groups": 1, "ablation": "non_local_mask_only"},
+         ("non_local", "none", "none")),
+        ({"non_local_groups": 1, "use_non_local": False}, ("local", "local", "local")),
+    ],
+)
+def test_non_local_groups_sets_which_groups_are_non_local(overrides, masks):
+    model = rnan_keras.build_model("dn_rgb", **ABLATION_SIZE, **overrides)
+    assert tuple(model.get_layer(g).module_kwargs["mask"] for g in GROUPS) == masks
+    n_blocks = sum(1 for layer in model._flatten_layers() if layer.name == "non_local")
+    assert n_blocks == masks.count("non_local")
+
+
+@pytest.mark.parametrize("bad", [0, 3, "2"])
+def test_non_local_groups_must_be_one_or_two(bad):
+    with pytest.raises(ConfigError, match="non_local_groups"):
+        rnan_keras.build_model("dn_rgb", non_local_groups=bad, **TINY)
+
+
+def _predicted_params(f: int, colors: int, local_groups: int, non_local_groups: int) -> int:
+    """Parameter count of a DN-style RNAN from the layer arithmetic (3x3 convs with bias)."""
+    conv3 = 9 * f * f + f
+    rb = 2 * conv3  # ResBlock: conv-ReLU-conv
+    # mask branch: RB, stride-2 conv, 2 RBs, 6x6 transposed conv, RB, 1x1 conv
+    mask = 4 * rb + conv3 + (36 * f * f + f) + (f * f + f)
+    module = 1 * rb + 2 * rb + mask + 2 * rb  # pre, trunk, mask, post
+    group = module + conv3  # each group ends with a 3x3 conv
+    h = f // 2
+    non_local = 3 * (f * h + h) + (h * f + f)  # g, theta, phi, W (1x1 convs)
+    head, tail = 9 * colors * f + f, 9 * f * colors + colors
+    n = local_groups + non_local_groups
+    return head + n * group + non_local_groups * non_local + conv3 + tail
+
+
+# The two RNAN models of the paper's Table 7 (colour denoising) as build_model options.
+TABLE7 = {
+    "RNAN (1LB+1NLB)": ({"n_resgroups": 2, "non_local_groups": 1}, 1, 1, 1_829_283),
+    "RNAN (8LBs+2NLBs)": ({}, 8, 2, 8_959_555),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE7))
+def test_table7_models_parameter_counts(name, official_dir):
+    overrides, local, non_local, count = TABLE7[name]
+    assert _predicted_params(64, 3, local, non_local) == count
+    if overrides:
+        assert rnan_keras.build_model("dn_rgb", **overrides).count_params() == count
+    else:  # the default build; test_full_size_parameter_count_is_official builds it
+        facts = json.loads((official_dir / "official_facts.json").read_text())["variants"]
+        assert facts["dn_rgb"]["param_count_full"] == count
+    # the arithmetic also holds at another width and for gray input
+    small = rnan_keras.build_model("dn_gray", n_feats=8, **overrides)
+    assert small.count_params() == _predicted_params(8, 1, local, non_local)
+
+
+def test_one_non_local_group_drops_exactly_one_non_local_block():
+    two = rnan_keras.build_model("dn_rgb", **ABLATION_SIZE)
+    one = rnan_keras.build_model("dn_rgb", non_local_groups=1, **ABLATION_SIZE)
+    f, h = 8, 4
+    assert two.count_params() - one.count_params() == 4 * f * h + 3 * h + f
+    # everything but the last group has the same weights, under the same names
+    low = {w.path: w.shape for w in one.weights if not w.path.startswith("body_nl_high")}
+    assert low == {w.path: w.shape for w in two.weights if not w.path.startswith("body_nl_high")}
+
+
+def test_one_non_local_group_keras_file_roundtrip(tmp_path):
+    model = rnan_keras.build_model("dn_rgb", non_local_groups=1, **TINY)
+    _randomise_non_local_w(model)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 10, 12, 3)).astype("float32")
+    path = tmp_path / "one_nl.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.rnan_config.non_local_groups == 1
+    assert loaded.rnan_config == model.rnan_config
+    assert loaded.get_layer("body_nl_high").module_kwargs["mask"] == "local"
+    np.testing.assert_array_equal(loaded(x, training=False).numpy(),
+                                  model(x, training=False).numpy())
