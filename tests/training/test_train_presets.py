@@ -1,0 +1,79 @@
+"""``scripts/train_presets.py``: held-out split, budgeted training that resumes, shipping."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture()
+def tp(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location("train_presets", SCRIPTS / "train_presets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "train_presets", module)
+    monkeypatch.setitem(module.RECIPE, "ckpt_every", 2)
+    monkeypatch.setitem(module.RECIPE, "cpu_batch", 2)
+    return module
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "CBSD432"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (100, 110, 3), np.uint8)).save(src / f"{i}.png")
+    return src
+
+
+def test_split_holds_out_the_last_images_as_centre_crops(tp, folder, tmp_path):
+    train, val = tp.split_folder(folder, tmp_path / "work", 2)
+    assert sorted(p.name for p in train.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
+    crops = sorted(val.iterdir())
+    assert [p.name for p in crops] == ["4.png", "5.png"]
+    from PIL import Image
+
+    with Image.open(folder / "5.png") as im, Image.open(crops[1]) as crop:
+        assert crop.size == (96, 96)
+        np.testing.assert_array_equal(np.asarray(crop), np.asarray(im)[2:98, 7:103])
+    with pytest.raises(SystemExit, match="need more than"):
+        tp.split_folder(folder, tmp_path / "work2", 6)
+
+
+def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
+    registry = json.loads(tp.REGISTRY.read_text())
+    data = tp.split_folder(folder, tmp_path / "work", 2)
+    run = tmp_path / "state" / "sr_x4_small"
+    first = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64)
+    assert first["steps"] == 2 and first["init_from"] == "preset sr_x4_small" \
+        or first["init_from"].endswith("sr_x4_small")
+    second = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64)
+    assert second["steps"] == 4 and second["resumed_from_step"] == 2
+    assert json.loads((run / "config.json").read_text())["batch_size"] == 2
+
+    # ship into a copy of the registry
+    reg = tmp_path / "presets" / "presets.json"
+    (reg.parent / "weights").mkdir(parents=True)
+    shutil.copy(tp.REGISTRY, reg)
+    monkeypatch.setattr(tp, "REGISTRY", reg)
+    monkeypatch.setattr(tp, "ROOT", tmp_path)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU")
+    entry = json.loads(reg.read_text())["sr_x4_small"]
+    t = entry["training"]
+    assert t["steps"] == 4 and t["machine"] == "test CPU" and t["state"] == "state/sr_x4_small"
+    assert t["earlier_training"]["steps"] == registry["sr_x4_small"]["training"]["steps"]
+    from rnan_keras.presets.registry import sha256_file
+
+    assert entry["sha256"] == sha256_file(reg.parent / "weights" / entry["weights"])
