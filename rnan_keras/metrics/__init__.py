@@ -2,7 +2,9 @@
 
 - :func:`psnr`, :func:`ssim` -- BasicSR / Matlab conventions, with ``crop_border`` and
   ``y_channel`` arguments; see :mod:`rnan_keras.metrics.image_metrics`.
-- ``paper_results.json`` -- the numbers reported for RNAN, with their source.
+- ``paper_results.json`` -- every table (1-8) of the RNAN paper, with each table's protocol;
+  read it through :mod:`rnan_keras.metrics.paper_results` (``paper_number``,
+  ``rnan_number``, ``sections``, ``build_options``).
 """
 
 from __future__ import annotations
