@@ -4,7 +4,9 @@ A task is both a model variant (what :func:`rnan_keras.build_model` builds) and 
 degradation protocol (what :func:`rnan_keras.data.degradations.degrade` synthesises and
 how :mod:`rnan_keras.inference.evaluate` and :mod:`rnan_keras.training.validation` measure
 the result). Variants, degradations, CLI choices and the evaluation / validation protocol
-all read from :data:`TASKS`; nothing else in the package names a task.
+all read from :data:`TASKS`; nothing else in the package names a task. Code that handles a
+task specially asks its record (``is_sr``, ``bayer_input``, ``jpeg_input``, ``gray_is_y``,
+``setting``, ``y_channel``...), never compares names or kinds.
 
 =========  ====  ========  =====  =======  ===========  ===========
 task       kind  channels  scale  setting  crop border  measured on
@@ -72,6 +74,9 @@ class Task:
     official_folder: str
     description: str
     help: str  # what the degradation is, for CLI help
+    bayer_input: bool = False  # the input is a GRBG Bayer mosaic (3-channel, zero-filled)
+    jpeg_input: bool = False  # the input is a JPEG of the ``quality`` setting
+    gray_is_y: bool = False  # the one channel is the Y of Matlab rgb2ycbcr, not rgb2gray
 
     @property
     def task(self) -> str:  # the name the model config uses for ``kind``
@@ -81,21 +86,6 @@ class Task:
     def is_sr(self) -> bool:
         """Super-resolution: the output is ``scale`` times larger than the input."""
         return self.kind == "sr"
-
-    @property
-    def bayer_input(self) -> bool:
-        """The input is a GRBG Bayer mosaic (3 channels, zero-filled; raw 1-channel spread)."""
-        return self.kind == "demosaic"
-
-    @property
-    def jpeg_input(self) -> bool:
-        """The input is a JPEG of the ``quality`` setting."""
-        return self.kind == "car"
-
-    @property
-    def gray_is_y(self) -> bool:
-        """The one channel is the Y of Matlab rgb2ycbcr (of colour images), not rgb2gray."""
-        return self.kind == "car"
 
     @property
     def setting_spec(self) -> Setting | None:
@@ -122,10 +112,11 @@ TASKS: dict[str, Task] = {
         Task("dn_rgb", "dn", 3, 1, "sigma", 0, False, "RGB", "DN_RGB",
              "colour AWGN denoising", "Gaussian noise of --sigma, per channel"),
         Task("demosaic", "demosaic", 3, 1, None, 0, False, "RGB", "Demosaic",
-             "demosaicing (3-ch zero-filled)", "GRBG Bayer mosaic (3-channel, zero-filled)"),
+             "demosaicing (3-ch zero-filled)", "GRBG Bayer mosaic (3-channel, zero-filled)",
+             bayer_input=True),
         Task("car", "car", 1, 1, "quality", 0, False, "Y", "CAR",
              "JPEG artifact reduction on the Y channel",
-             "JPEG of quality --quality on the Y channel"),
+             "JPEG of quality --quality on the Y channel", jpeg_input=True, gray_is_y=True),
         _sr(2),
         _sr(3),
         _sr(4),
