@@ -5,11 +5,12 @@ import pytest
 from rnan_keras.cli.main import build_parser
 from rnan_keras.data import degradations
 from rnan_keras.errors import ConfigError
+from rnan_keras.inference import evaluate
 from rnan_keras.inference.evaluate import protocol_for
 from rnan_keras.models.config import VARIANTS, get_variant_spec
 from rnan_keras.tasks import SETTINGS, TASKS, get_task, tasks_with
 from rnan_keras.training import config as train_config
-from rnan_keras.training.validation import psnr_protocol
+from rnan_keras.training import validation
 
 
 def test_registry_is_shared():
@@ -21,11 +22,22 @@ def test_registry_is_shared():
 def test_protocols_come_from_the_registry():
     for name, task in TASKS.items():
         assert protocol_for(name) == (task.crop_border, task.y_channel)
-        proto = psnr_protocol(name)
+        proto = protocol_for(name)
         assert (proto.crop_border, proto.y_channel) == (task.crop_border, task.y_channel)
+    assert validation.image_psnr is evaluate.image_psnr  # training validates by eval's protocol
     assert tasks_with(setting="sigma") == ["dn_gray", "dn_rgb"]
     assert tasks_with(setting="quality") == ["car"]
     assert set(SETTINGS) == {"sigma", "quality"}
+
+
+def test_task_properties():
+    def having(prop):
+        return [name for name, task in TASKS.items() if getattr(task, prop)]
+
+    assert having("is_sr") == ["sr_x2", "sr_x3", "sr_x4"]
+    assert having("bayer_input") == ["demosaic"]
+    assert having("jpeg_input") == having("gray_is_y") == ["car"]
+    assert all(TASKS[name].setting == "quality" for name in having("jpeg_input"))
 
 
 def test_unlisted_tasks_are_refused():

@@ -1,45 +1,24 @@
-"""Validation during training: whole images, PSNR on the task's channel.
+"""Validation during training: whole images, PSNR by the task's evaluation protocol.
 
-PSNR protocol (the paper's evaluation, from :mod:`rnan_keras.tasks`): the restored image is
-clipped to [0, 255] and rounded, then measured with :func:`rnan_keras.metrics.psnr` on the
-task's channels with its crop border.
+PSNR protocol: :func:`rnan_keras.inference.evaluate.image_psnr` (the one protocol of
+``rnan eval``): the restored image is quantised to 0-255, then measured with
+:func:`rnan_keras.metrics.psnr` on the task's channel with its crop border (from
+:mod:`rnan_keras.tasks`). Large images are run in tiles by
+:func:`rnan_keras.inference.tiling.predict_tiled` (the tiler of ``restore``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
-from rnan_keras.metrics import psnr
-from rnan_keras.tasks import get_task
+from rnan_keras.inference.evaluate import image_psnr
+from rnan_keras.inference.tiling import model_scale, predict_tiled
 
-
-@dataclass(frozen=True)
-class PSNRProtocol:
-    """How PSNR is measured for a task: ``y_channel`` and ``crop_border`` in pixels."""
-
-    y_channel: bool
-    crop_border: int
-
-
-def psnr_protocol(task: str) -> PSNRProtocol:
-    """The validation PSNR protocol of a task (from :mod:`rnan_keras.tasks`)."""
-    info = get_task(task)
-    return PSNRProtocol(y_channel=info.y_channel, crop_border=info.crop_border)
-
-
-def image_psnr(restored: np.ndarray, clean: np.ndarray, task: str) -> float:
-    """PSNR (dB) of one restored HWC image against its clean HWC target, 0-255 scale."""
-    proto = psnr_protocol(task)
-    restored = np.clip(np.round(np.asarray(restored, np.float64)), 0, 255)
-    clean = np.asarray(clean, np.float64)
-    if restored.shape != clean.shape:
-        raise ValueError(f"restored shape {restored.shape} != clean shape {clean.shape}")
-    return float(psnr(restored, clean, data_range=255, crop_border=proto.crop_border,
-                      y_channel=proto.y_channel))
+#: Validation images with more pixels than this are run in tiles of :data:`VAL_TILE`.
+WHOLE_IMAGE_PIXELS = 96 * 96
+VAL_TILE = 64
 
 
 def load_eval_pairs(task: str, folder: str, *, sigma=None, quality=None,
@@ -73,49 +52,21 @@ def load_eval_pairs(task: str, folder: str, *, sigma=None, quality=None,
     return pairs
 
 
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, size - tile, stride))
-    return [*starts, size - tile]
-
-
-def predict_in_tiles(fn: Callable, x: np.ndarray, tile: int, overlap: int = 8,
-                     batch: int = 8) -> np.ndarray:
-    """Run ``fn`` (NHWC -> NHWC, output ``s`` times larger) on overlapping ``tile``-pixel
-    tiles of one HWC image and average the overlaps. All tiles have the same size (edge
-    tiles are shifted inwards), so they are batched ``batch`` at a time."""
-    h, w = x.shape[:2]
-    th, tw = min(tile, h), min(tile, w)
-    boxes = [(i, j) for i in _tile_starts(h, th, overlap) for j in _tile_starts(w, tw, overlap)]
-    out = weight = None
-    for k in range(0, len(boxes), batch):
-        chunk = boxes[k:k + batch]
-        tiles = np.stack([x[i:i + th, j:j + tw] for i, j in chunk])
-        pred = np.asarray(fn(tf.constant(tiles, tf.float32)), np.float32)
-        s = pred.shape[1] // th
-        if out is None:
-            out = np.zeros((h * s, w * s, pred.shape[-1]), np.float32)
-            weight = np.zeros((h * s, w * s, 1), np.float32)
-        for (i, j), p in zip(chunk, pred):
-            out[i * s:(i + th) * s, j * s:(j + tw) * s] += p
-            weight[i * s:(i + th) * s, j * s:(j + tw) * s] += 1.0
-    return out / weight
-
-
 def make_predictor(model, tile: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """A function HWC -> HWC running ``model`` on one image: whole when ``tile == 0`` and
-    the image has at most 96x96 pixels, else in overlapping tiles of ``tile`` (default 64)
-    pixels. (The non-local blocks cost O((HW)^2), so whole large images are very slow.)"""
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    the image has at most 96x96 pixels, else in tiles of ``tile`` (default 64) pixels
+    overlapping by ``max(4, tile // 8)``, blended by :func:`predict_tiled`. (The non-local
+    blocks cost O((HW)^2), so whole large images are very slow.)"""
+    scale = None  # found on the first call (by a probe when the model has no RNAN config)
 
     def predict(x: np.ndarray) -> np.ndarray:
-        h, w = x.shape[:2]
-        size = tile or (64 if h * w > 96 * 96 else 0)
-        if size and (h > size or w > size):
-            return predict_in_tiles(fn, x, size, overlap=max(4, size // 8))
-        return np.asarray(fn(tf.constant(x[None], tf.float32)), np.float32)[0]
+        nonlocal scale
+        h, w, c = x.shape
+        if scale is None:
+            scale = model_scale(model, c)
+        size = tile or (VAL_TILE if h * w > WHOLE_IMAGE_PIXELS else None)
+        overlap = max(4, size // 8) if size else 0
+        return predict_tiled(model, x, size, overlap, scale=scale)
 
     return predict
 

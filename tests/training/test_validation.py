@@ -5,21 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
 
-from rnan_keras.training.validation import (
-    comparison_strip,
-    image_psnr,
-    predict_in_tiles,
-    psnr_protocol,
-)
+from rnan_keras.inference import evaluate
+from rnan_keras.inference.evaluate import protocol_for
+from rnan_keras.training import validation
+from rnan_keras.training.validation import comparison_strip, image_psnr, make_predictor
 
 
 def test_protocol_per_task():
-    assert psnr_protocol("dn_rgb") == psnr_protocol("demosaic") == psnr_protocol("car")
-    assert not psnr_protocol("dn_gray").y_channel and psnr_protocol("car").crop_border == 0
-    p = psnr_protocol("sr_x3")
+    assert protocol_for("dn_rgb") == protocol_for("demosaic") == protocol_for("car")
+    assert not protocol_for("dn_gray").y_channel and protocol_for("car").crop_border == 0
+    p = protocol_for("sr_x3")
     assert p.y_channel and p.crop_border == 3
+    # Validation measures with the evaluation protocol of ``rnan eval``, not a copy of it.
+    assert image_psnr is evaluate.image_psnr
 
 
 def test_image_psnr_values():
@@ -38,17 +38,32 @@ def test_image_psnr_values():
 
 def test_tiles_match_whole_image_for_pointwise_and_upscaling_functions():
     x = np.random.default_rng(0).uniform(0, 255, (37, 50, 3)).astype("float32")
+    inp = keras.Input((None, None, 3))
+    double = keras.Model(inp, keras.layers.Rescaling(2.0)(inp))
+    up2 = keras.Model(inp, keras.layers.UpSampling2D(2)(inp))
 
-    def double(t):
-        return t * 2.0
-
-    def up2(t):
-        return tf.repeat(tf.repeat(t, 2, axis=1), 2, axis=2)
-
-    np.testing.assert_allclose(predict_in_tiles(double, x, 16, 4, batch=3), x * 2, rtol=1e-6)
+    np.testing.assert_allclose(make_predictor(double, 16)(x), x * 2, rtol=1e-6)
     want = np.repeat(np.repeat(x, 2, 0), 2, 1)
-    np.testing.assert_allclose(predict_in_tiles(up2, x, 16, 4), want, rtol=1e-6)
-    np.testing.assert_allclose(predict_in_tiles(double, x, 64), x * 2, rtol=1e-6)
+    np.testing.assert_allclose(make_predictor(up2, 16)(x), want, rtol=1e-6)
+    np.testing.assert_allclose(make_predictor(double, 64)(x), x * 2, rtol=1e-6)
+
+
+def test_predictor_tiles_large_images_with_the_one_tiler(monkeypatch):
+    calls = []
+
+    def spy(model, x, tile, overlap, *, scale):
+        calls.append((x.shape[:2], tile, overlap, scale))
+        return x
+
+    monkeypatch.setattr(validation, "predict_tiled", spy)
+    inp = keras.Input((None, None, 1))
+    predict = make_predictor(keras.Model(inp, inp))
+    for shape in ((96, 96), (97, 96), (40, 300)):
+        predict(np.zeros((*shape, 1), np.float32))
+    assert calls == [((96, 96), None, 0, 1), ((97, 96), 64, 8, 1), ((40, 300), 64, 8, 1)]
+    calls.clear()
+    make_predictor(keras.Model(inp, inp), tile=32)(np.zeros((40, 40, 1), np.float32))
+    assert calls == [((40, 40), 32, 4, 1)]
 
 
 def test_comparison_strip_shape_and_range():
