@@ -1,4 +1,5 @@
-"""Options shared by several subcommands: model source, degradation settings, tiling."""
+"""What several subcommands share: adding a subcommand, model source, degradation settings,
+tiling options."""
 
 from __future__ import annotations
 
@@ -44,3 +45,30 @@ def open_model(args: argparse.Namespace, prog: str, label: str, *, used: bool = 
                                            used=used):
         print(f"{prog}: {label}: {note}", file=sys.stderr)  # once, not per image
     return model
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, run, help: str,
+                description: str, **kwargs) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``, which runs ``run(args)``, and return its parser.
+
+    ``kwargs`` go to ``add_parser`` (``epilog``, ``formatter_class``).
+    """
+    parser = subparsers.add_parser(name, help=help, description=description, **kwargs)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tile``, ``--overlap``, ``--max-memory`` and ``--ensemble`` (restore and eval)."""
+    parser.add_argument(
+        "--tile", default="auto", metavar="auto|N|none",
+        help="tile size in input pixels; 'auto' (default) fits --max-memory; 'none' runs the "
+        "whole image with exact chunked non-local attention (slow, needs more memory)",
+    )
+    parser.add_argument("--overlap", type=int, default=16, metavar="N",
+                        help="overlap between tiles in input pixels (default 16)")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="peak memory target such as 4G or 512M (default: current use "
+                        "plus half of the available RAM; 4G on a GPU)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="average the 8 flips/rotations (RNAN+; 8x slower)")

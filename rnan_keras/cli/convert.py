@@ -7,24 +7,24 @@ import os
 import tempfile
 from pathlib import Path
 
+from rnan_keras.cli._options import add_command
 from rnan_keras.models.config import VARIANTS
+
+DESCRIPTION = """\
+Read an official RNAN state_dict (a .pt file needs the torch extra: pip install
+'rnan_keras[torch]'; an .npz of the same keys needs nothing), infer the configuration from
+its keys and shapes, load every tensor and write a .keras model. --variant is needed only
+where shapes cannot tell: dn_gray vs car (1 channel) and dn_rgb vs demosaic (3 channels).
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="convert an official PyTorch RNAN checkpoint (.pt/.npz) to a .keras model",
-        description="Read an official RNAN state_dict (a .pt file needs the torch extra: "
-        "pip install 'rnan_keras[torch]'; an .npz of the same keys needs nothing), infer "
-        "the configuration from its keys and shapes, load every tensor and write a .keras "
-        "model. --variant is needed only where shapes cannot tell: dn_gray vs car "
-        "(1 channel) and dn_rgb vs demosaic (3 channels).",
-    )
+    p = add_command(sub, "convert", run, "convert an official PyTorch RNAN checkpoint "
+                    "(.pt/.npz) to a .keras model", DESCRIPTION)
     p.add_argument("checkpoint", type=Path, help="official state_dict (.pt, .pth or .npz)")
     p.add_argument("output", type=Path, help="output model file (.keras)")
     p.add_argument("--variant", choices=sorted(VARIANTS), help="variant, when ambiguous")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,22 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from rnan_keras.cli._options import add_setting_arguments
+from rnan_keras.cli._options import add_command, add_setting_arguments
 from rnan_keras.errors import ConfigError, ImageReadError
 from rnan_keras.tasks import TASKS, get_task, task_help
 
+DESCRIPTION = """\
+Degrade a clean image the way the models' training data is degraded and write it. Gray
+tasks convert colour input with Matlab rgb2gray (denoising) or take the Y channel of Matlab
+rgb2ycbcr (JPEG). Image files store 8-bit values, so noisy output is rounded and clipped to
+0-255 when written as PNG/BMP/TIFF; write a .npy file to keep the exact float32 values
+(H x W x C, 0-255 scale).
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "degrade",
-        help="write a degraded image (noise, mosaic, JPEG or bicubic down-scaling)",
-        description=(
-            "Degrade a clean image the way the models' training data is degraded and write "
-            "it. Gray tasks convert colour input with Matlab rgb2gray (denoising) or take the "
-            "Y channel of Matlab rgb2ycbcr (JPEG). Image files store 8-bit values, so noisy "
-            "output is rounded and clipped to 0-255 when written as PNG/BMP/TIFF; write a "
-            ".npy file to keep the exact float32 values (H x W x C, 0-255 scale)."
-        ),
+    parser = add_command(
+        subparsers, "degrade", run,
+        "write a degraded image (noise, mosaic, JPEG or bicubic down-scaling)", DESCRIPTION,
         epilog=task_help(),
     )
     parser.add_argument("input", help="clean input image (PNG, JPEG, BMP, TIFF)")
@@ -45,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Bayer pattern for demosaic (default GRBG, the RNAN protocol)")
     parser.add_argument("--clean-out", metavar="PATH",
                         help="also write the matching clean target (gray / Y / cropped HR)")
-    parser.set_defaults(func=run)
 
 
 def _write(path: Path, array: np.ndarray) -> None:

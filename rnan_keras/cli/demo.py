@@ -5,23 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rnan_keras.cli._options import add_command
+
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "kodim23_crop.png"
+
+DESCRIPTION = """\
+Add Gaussian noise (sigma 25, fixed seed) to the shipped sample image (a 192x192 crop of
+Kodak image 23), restore it with the colour-denoising preset and write noisy.png,
+restored.png and before_after.png (noisy | restored | clean) to the output folder. Prints
+the PSNR of the noisy and restored images.
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="denoise a sample image with the colour-denoising preset",
-        description="Add Gaussian noise (sigma 25, fixed seed) to the shipped sample image "
-        "(a 192x192 crop of Kodak image 23), restore it with the colour-denoising preset and "
-        "write noisy.png, restored.png and before_after.png (noisy | restored | clean) to "
-        "the output folder. Prints the PSNR of the noisy and restored images.",
-    )
+    p = add_command(sub, "demo", run, "denoise a sample image with the colour-denoising preset",
+                    DESCRIPTION)
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     p.add_argument("--sigma", type=float, default=25.0, help="noise level on 0-255 (25)")
     p.add_argument("--image", type=Path, default=SAMPLE, help="clean RGB image to use")
     p.add_argument("--preset", help="preset to use (default: the colour-denoising preset)")
-    p.set_defaults(func=run)
 
 
 def side_by_side(images: list, gap: int = 4):

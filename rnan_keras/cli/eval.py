@@ -17,45 +17,44 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnan_keras.cli._options import add_model_source, add_setting_arguments, open_model, parse_tile
+from rnan_keras.cli import _options
 from rnan_keras.errors import ConfigError
 from rnan_keras.tasks import TASKS, get_task, task_help
 
+DESCRIPTION = """\
+Degrade every clean image of --data with the fixed-seed protocol of the task or read the
+degraded inputs from --degraded, restore them, and measure PSNR/SSIM on the quantised
+results, on the task's channels with its border cropped. SSIM uses the 11x11 Gaussian
+window (sigma 1.5) on 0-255 data, like Matlab/BasicSR. Tasks: {tasks}.
+"""
+
+EPILOG = """\
+Exit codes: 0 done, 1 done but some files could not be read (each reported and left out of
+the mean), 2 bad arguments, data or model, 130 interrupted.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "eval",
-        help="evaluate a model on a benchmark folder (PSNR/SSIM, paper protocol)",
-        description=(
-            "Degrade every clean image of --data with the fixed-seed protocol of the task or "
-            "read the degraded inputs from --degraded, restore them, and measure PSNR/SSIM on "
-            "the quantised results, on the task's channels with its border cropped. SSIM uses "
-            "the 11x11 Gaussian window (sigma 1.5) on 0-255 data, like Matlab/BasicSR. "
-            "Tasks: " + task_help(measure=True) + "."
-        ),
-        epilog="Exit codes: 0 done, 1 done but some files could not be read (each reported "
-        "and left out of the mean), 2 bad arguments, data or model, 130 interrupted.",
+    parser = _options.add_command(
+        subparsers, "eval", run,
+        "evaluate a model on a benchmark folder (PSNR/SSIM, paper protocol)",
+        DESCRIPTION.format(tasks=task_help(measure=True)), epilog=EPILOG,
     )
     parser.add_argument("--task", required=True, choices=TASKS, help="what the model restores")
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of clean images")
-    add_model_source(parser)
-    add_setting_arguments(parser)
+    _options.add_model_source(parser)
+    _options.add_setting_arguments(parser)
     parser.add_argument("--degraded", metavar="DIR",
                         help="read degraded inputs from this folder (matched by file name, or "
                         "<name>x<scale> for SR) instead of synthesising them")
     parser.add_argument("--seed", type=int, default=0, help="degradation seed (default 0)")
-    parser.add_argument("--tile", default="auto", metavar="auto|N|none",
-                        help="tile size (default auto, from --max-memory)")
-    parser.add_argument("--overlap", type=int, default=16, help="tile overlap (default 16)")
-    parser.add_argument("--max-memory", metavar="SIZE", help="peak memory target, e.g. 4G")
-    parser.add_argument("--ensemble", action="store_true", help="self-ensemble x8 (RNAN+)")
+    _options.add_tile_arguments(parser)
     parser.add_argument("--max-images", type=int, metavar="N", help="only the first N images")
     parser.add_argument("--grid", type=int, default=3, metavar="N",
                         help="images in the comparison grid (default 3; 0 for none)")
     parser.add_argument("--out", metavar="DIR",
                         help="report folder (default eval_<task>[_<level>])")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(func=run)
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -75,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--task {args.task} needs --{missing} (or --degraded)")
     if not Path(args.data).is_dir():
         raise ConfigError(f"--data {args.data}: not a folder")
-    tile = parse_tile(args.tile)
-    model = open_model(args, "rnan eval", "warning", used=True)
+    tile = _options.parse_tile(args.tile)
+    model = _options.open_model(args, "rnan eval", "warning", used=True)
     cfg = getattr(model, "rnan_config", None)
     if cfg is not None and cfg.variant != args.task:
         raise ConfigError(f"the model is a {cfg.variant!r} model, not {args.task!r}")

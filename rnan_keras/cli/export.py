@@ -50,18 +50,13 @@ def _tile(text: str) -> int | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from rnan_keras.cli._options import add_command, add_model_source
     from rnan_keras.export.formats import FORMATS
 
-    p = subparsers.add_parser(
-        "export",
-        help="export to SavedModel / TFLite / ONNX (verified against Keras)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", metavar="NAME", help="a shipped preset (see 'rnan info')")
-    src.add_argument("--model", metavar="FILE", help="a .keras model file")
+    p = add_command(subparsers, "export", run,
+                    "export to SavedModel / TFLite / ONNX (verified against Keras)", DESCRIPTION,
+                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_source(p)
     p.add_argument("--format", required=True, choices=FORMATS, help="export format")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="output file (.tflite / .onnx) or directory (SavedModel)")
@@ -87,7 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "--uint8, none for float16/int8: figures are reported)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    p.set_defaults(func=run)
     return p
 
 

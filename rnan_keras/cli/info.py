@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import platform
 
+from rnan_keras.cli._options import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "info",
-        help="show versions, shipped presets and available devices",
-        description="Print package and library versions, the shipped presets (task, size, "
-        "validation PSNR) and the devices TensorFlow can see.",
-    )
-    p.set_defaults(func=run)
+    add_command(sub, "info", run, "show versions, shipped presets and available devices",
+                "Print package and library versions, the shipped presets (task, size, "
+                "validation PSNR) and the devices TensorFlow can see.")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,54 +24,46 @@ import time
 import warnings
 from pathlib import Path
 
-from rnan_keras.cli._options import add_model_source, add_setting_arguments, open_model, parse_tile
+from rnan_keras.cli import _options
 from rnan_keras.errors import ConfigError, ImageReadError, RNANError
 
 OUTPUT_FORMATS = ("png", "tif", "bmp", "jpg", "webp", "same")
 
 
+DESCRIPTION = """\
+Restore images (denoising, demosaicing, JPEG artifact reduction or super-resolution,
+depending on the model). Inputs may be files and folders (their images, sorted by name).
+Large images are processed in overlapping tiles blended without seams; --tile auto picks
+the tile size from --max-memory. Gray images given to a colour model are repeated to RGB
+and colour images given to a gray denoiser are converted with Matlab rgb2gray (with a
+warning); a car (JPEG) model restores the Y channel of colour images and keeps their
+Cb/Cr; alpha channels are passed through (up-scaled for SR).
+"""
+
+EPILOG = """\
+Exit codes: 0 all images restored (or skipped because the output exists), 1 some images
+failed, 2 bad arguments / model, 130 interrupted.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "restore",
-        help="restore image files or folders with a trained model or preset",
-        description=(
-            "Restore images (denoising, demosaicing, JPEG artifact reduction or "
-            "super-resolution, depending on the model). Inputs may be files and folders "
-            "(their images, sorted by name). Large images are processed in overlapping tiles "
-            "blended without seams; --tile auto picks the tile size from --max-memory. "
-            "Gray images given to a colour model are repeated to RGB and colour images given "
-            "to a gray denoiser are converted with Matlab rgb2gray (with a warning); a car "
-            "(JPEG) model restores the Y channel of colour images and keeps their Cb/Cr; "
-            "alpha channels are passed through (up-scaled for SR)."
-        ),
-        epilog=(
-            "Exit codes: 0 all images restored (or skipped because the output exists), "
-            "1 some images failed, 2 bad arguments / model, 130 interrupted."
-        ),
+    parser = _options.add_command(
+        subparsers, "restore", run,
+        "restore image files or folders with a trained model or preset", DESCRIPTION,
+        epilog=EPILOG,
     )
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files and/or folders")
     parser.add_argument(
         "-o", "--output", required=True, metavar="OUT",
         help="output folder, or an output file name when restoring one file",
     )
-    add_model_source(parser)
-    parser.add_argument(
-        "--tile", default="auto", metavar="auto|N|none",
-        help="tile size in input pixels; 'auto' (default) fits --max-memory; 'none' runs the "
-        "whole image with exact chunked non-local attention (slow, needs more memory)",
-    )
-    parser.add_argument("--overlap", type=int, default=16, metavar="N",
-                        help="overlap between tiles in input pixels (default 16)")
-    parser.add_argument("--max-memory", metavar="SIZE",
-                        help="peak memory target such as 4G or 512M (default: current use "
-                        "plus half of the available RAM; 4G on a GPU)")
-    parser.add_argument("--ensemble", action="store_true",
-                        help="average the 8 flips/rotations (RNAN+; 8x slower)")
+    _options.add_model_source(parser)
+    _options.add_tile_arguments(parser)
     parser.add_argument("--device", choices=("cpu", "gpu"),
                         help="run on the CPU or the first GPU (default: TensorFlow's choice)")
-    add_setting_arguments(parser, note=" of the input. RNAN models are blind: it is checked "
-                          "against the task and the preset's trained range and does not change "
-                          "the result")
+    _options.add_setting_arguments(
+        parser, note=" of the input. RNAN models are blind: it is checked against the task and "
+        "the preset's trained range and does not change the result")
     parser.add_argument("--scale", type=int, help="SR scale, checked against the model")
     parser.add_argument("--format", default="png", choices=OUTPUT_FORMATS,
                         help="output file format (default png; 'same' keeps the input's)")
@@ -80,7 +72,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-pixels", type=int, metavar="N",
                         help="refuse images with more pixels (default 100M or $RNAN_MAX_PIXELS)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=run)
 
 
 def _output_name(src: Path, fmt: str) -> str:
@@ -172,12 +163,12 @@ def run(args: argparse.Namespace) -> int:
     single = len(jobs) == 1 and not Path(args.inputs[0]).is_dir() and len(args.inputs) == 1
     if single and jobs[0][1].exists() and not args.force:
         raise ConfigError(f"{jobs[0][1]}: already exists (use --force to overwrite)")
-    tile = parse_tile(args.tile)
+    tile = _options.parse_tile(args.tile)
 
     _select_device(args.device)
     from rnan_keras.inference.restore import restore
 
-    model = open_model(args, "rnan restore", "note")
+    model = _options.open_model(args, "rnan restore", "note")
     show = None if not args.quiet else False
     done = failed = skipped = 0
     stop = _StopFlag()
