@@ -1,0 +1,63 @@
+"""``scripts/preset_results.py`` measures presets and baselines with ``evaluate``'s protocol."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "preset_results.py"
+
+
+@pytest.fixture()
+def pr(monkeypatch):
+    spec = importlib.util.spec_from_file_location("preset_results", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "PLAN", [("sr_x2", "sr_x2_small", ["Set5"], [None])])
+    return module
+
+
+@pytest.fixture()
+def root(tmp_path):
+    from PIL import Image
+
+    hr = tmp_path / "Set5" / "HR"
+    hr.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (24, 28, 3), np.uint8)).save(hr / f"{i}.png")
+    return tmp_path
+
+
+def test_rows_are_evaluate_numbers_and_targets_are_checked(pr, root, tmp_path):
+    import rnan_keras
+    from rnan_keras.inference.evaluate import evaluate
+
+    out = tmp_path / "r.json"
+    assert pr.main(["--data-root", str(root), "--tile", "none", "--out", str(out),
+                    "--markdown", str(tmp_path / "r.md")]) == 0
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert set(rows) == {"RNAN sr_x2_small", "bicubic"}
+    direct, _ = evaluate(rnan_keras.load_preset("sr_x2_small"), "sr_x2", root / "Set5" / "HR",
+                         tile=None)
+    assert rows["RNAN sr_x2_small"]["psnr"] == round(direct.mean()["psnr"], 3)
+    assert rows["bicubic"]["psnr"] == round(direct.mean()["baseline_psnr"], 3)
+    assert rows["bicubic"]["n_images"] == 3 and rows["bicubic"]["images_note"] == "all"
+    (target,) = data["targets"]
+    margin = rows["RNAN sr_x2_small"]["psnr"] - rows["bicubic"]["psnr"]
+    assert target["margin"] == round(margin, 3)
+    assert target["met"] == (margin >= pr.TARGETS["sr_x2"][1][None])
+    assert "| sr_x2 | Set5 |" in (tmp_path / "r.md").read_text()
+
+
+def test_a_slow_method_caps_every_method_of_the_set(pr, root, tmp_path):
+    out = tmp_path / "r.json"
+    pr.main(["--data-root", str(root), "--tile", "none", "--slow-seconds", "0",
+             "--slow-cap", "2", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["n_images"], r["images_note"]) for r in rows] == [(2, "first 2")] * 2
