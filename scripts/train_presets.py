@@ -185,6 +185,13 @@ def ship(names: list[str], state: Path, device: str) -> None:
         t["init_from"] = json.loads((run / "summary.json").read_text()).get("init_from") \
             if (run / "summary.json").is_file() else None
         t["state"] = str(run.relative_to(ROOT))
+        cfg = json.loads((run / "config.json").read_text())
+        train_dir, val_dir = Path(cfg["train_dir"]), Path(cfg["val_dir"])
+        n_train, n_val = len(list(train_dir.iterdir())), len(list(val_dir.iterdir()))
+        t["train_data"] = (f"data/train/{train_dir.parent.name}: the first {n_train} images "
+                           "by name")
+        t["val_data"] = (f"data/train/{val_dir.parent.name}: {VAL_CROP}x{VAL_CROP} centre "
+                         f"crops of the last {n_val} images by name (held out)")
         t["earlier_training"] = previous.get("earlier_training") or (
             {k: previous.get(k) for k in ("steps", "batch_size", "patch_size", "wall_time_s")}
             if t["init_from"] else None)

@@ -73,6 +73,8 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     entry = json.loads(reg.read_text())["sr_x4_small"]
     t = entry["training"]
     assert t["steps"] == 4 and t["machine"] == "test CPU" and t["state"] == "state/sr_x4_small"
+    assert t["train_data"] == "data/train/CBSD432: the first 4 images by name"
+    assert t["val_data"].endswith("crops of the last 2 images by name (held out)")
     assert t["earlier_training"]["steps"] == registry["sr_x4_small"]["training"]["steps"]
     from rnan_keras.presets.registry import sha256_file
 
