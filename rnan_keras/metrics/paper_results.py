@@ -23,10 +23,6 @@ from typing import Any
 
 PAPER_FILE = Path(__file__).with_name("paper_results.json")
 
-#: The main tables (DIV2K-trained RNAN) of each task kind, for :func:`rnan_number`.
-MAIN_TABLES = {"dn_rgb": 2, "dn_gray": 3, "demosaic": 4, "car": 5, "sr": 6}
-
-
 @lru_cache(maxsize=1)
 def load() -> dict[str, Any]:
     """The whole file (cached; do not modify the returned dict)."""
@@ -139,14 +135,18 @@ def rnan_number(task: str, dataset: str, level: Any = None, metric: str = "psnr"
     ``level`` is the sigma / quality (not needed for SR: the task names the scale).
     ``None`` where the paper has no number (e.g. Set12, or SR x3, which Table 6 lacks).
     """
-    kind = "sr" if task.startswith("sr_x") else task
-    if kind not in MAIN_TABLES:
+    from rnan_keras.tasks import TASKS
+
+    if task not in TASKS:
         raise KeyError(f"unknown task {task!r}")
-    if kind == "sr":
-        level = int(task[len("sr_x"):])
+    info = TASKS[task]
+    main_tables = load()["main_tables"]
+    key = info.kind if info.is_sr else task  # one table for all SR scales
+    if info.is_sr:
+        level = info.scale
     elif level is not None:
         level = int(level) if float(level).is_integer() else level
-    return paper_number(MAIN_TABLES[kind], dataset, level, metric=metric, task=task)
+    return paper_number(main_tables[key], dataset, level, metric=metric, task=task)
 
 
 def build_options(row: dict[str, Any]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class RNANConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> RNANConfig:
-        get_variant_spec(self.variant)
+        spec = get_variant_spec(self.variant)
         if self.n_resgroups < 2:
             raise ConfigError(f"n_resgroups must be >= 2 (two non-local groups), got {self.n_resgroups}")
         if self.non_local_groups not in (1, 2):
@@ -103,11 +103,11 @@ class RNANConfig:
             raise ConfigError(f"n_feats must be >= 2, got {self.n_feats}")
         if self.n_colors not in (1, 3, 4):
             raise ConfigError(f"n_colors must be 1, 3 or 4, got {self.n_colors}")
-        if self.sr_bicubic_skip and self.task != "sr":
+        if self.sr_bicubic_skip and not spec.is_sr:
             raise ConfigError("sr_bicubic_skip applies to SR variants only")
-        if self.demosaic_bilinear_skip and self.task != "demosaic":
+        if self.demosaic_bilinear_skip and not spec.bayer_input:
             raise ConfigError("demosaic_bilinear_skip applies to the demosaic variant only")
-        if self.task == "sr" and self.n_colors != 3:
+        if spec.is_sr and self.n_colors != 3:
             raise ConfigError("SR variants use 3 colour channels (mean shift is RGB)")
         for name in ("pre_blocks", "trunk_blocks", "post_blocks", "mask_down_blocks"):
             if getattr(self, name) < 0:

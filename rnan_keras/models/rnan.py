@@ -30,7 +30,7 @@ from rnan_keras.layers import (
     PadToMultiple,
     Upsampler,
 )
-from rnan_keras.models.config import RNANConfig, make_config
+from rnan_keras.models.config import RNANConfig, get_variant_spec, make_config
 from rnan_keras.tasks import DEFAULT_TASK
 
 
@@ -67,7 +67,7 @@ class RNAN(keras.Model):
         f = cfg.n_feats
         inputs = keras.Input(shape=(None, None, cfg.n_colors), name="image")
         x = PadToMultiple(2, name="pad")(inputs)
-        if cfg.task == "sr":
+        if get_variant_spec(cfg.variant).is_sr:
             x = MeanShift(-1, rgb_range=cfg.rgb_range, name="sub_mean", dtype="float32")(x)
             skip = BicubicUpsample(cfg.scale, name="bicubic")(x) if cfg.sr_bicubic_skip else None
         head = keras.layers.Conv2D(f, 3, padding="same", name="head")(x)
@@ -87,7 +87,7 @@ class RNAN(keras.Model):
         tail = keras.layers.Conv2D(
             cfg.n_colors, 3, padding="same", kernel_initializer=tail_init, name="tail"
         )
-        if cfg.task == "sr":
+        if get_variant_spec(cfg.variant).is_sr:
             h = keras.layers.Add(name="long_skip")([h, head])
             h = Upsampler(f, cfg.scale, name="upsampler")(h)
             h = tail(h)
