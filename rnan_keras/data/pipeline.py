@@ -3,13 +3,27 @@
 :func:`make_dataset` (training): list files -> decode (Pillow, in parallel) -> clean target
 for the task (gray / Y / RGB, see :func:`~rnan_keras.data.degradations.prepare_clean`) ->
 optional in-memory cache -> repeat -> shuffle -> random crop -> random flip and 90-degree
-rotation -> batch -> degradation (:func:`~rnan_keras.data.degradations.degrade`) -> prefetch.
-Noise and mosaic are applied to the whole batch after augmentation (so the Bayer pattern stays
-GRBG). SR and JPEG are applied per patch *before* augmentation, to crops chosen so that the
-result equals the same crop of the whole degraded image: JPEG crops start on the 8x8 block
-grid, and SR LR patches are computed with enough context around them (see :func:`_sr_patch`).
+rotation -> per-patch degradation settings -> batch -> degradation -> prefetch.
+
+The degradation is one function, :func:`degrade_patches` (built on
+:func:`~rnan_keras.data.degradations.degrade`), applied to a batch of clean uint8 patches and
+their per-patch settings (``sigma`` and a noise ``seed`` for denoising, ``quality`` for JPEG).
+``degrade="host"`` applies it in the ``tf.data`` map, on the host CPU; ``degrade="device"``
+leaves it out and attaches it to the dataset as ``dataset.degrade_fn``, for the trainer to call
+inside its compiled train step on whatever device the model runs on. For the same seed both
+paths feed it the same batches, so they give the same (degraded, clean) pairs, except that the
+device path codes JPEG with the tensor-ops encoder
+(:func:`~rnan_keras.data.jpeg_ops.jpeg_compress_tf`, within one level of libjpeg on >= 99 %
+of the pixels) and the host path with libjpeg (Pillow-exact).
+
+The degradation follows the augmentation, so every pair is a true degradation of its clean
+patch: JPEG crops start on the 8x8 block grid, and an SR patch carries ``SR_MARGIN`` LR pixels
+of clean context on each side (mirrored at the image border as Matlab pads), so that its LR
+patch equals the same crop of the whole (augmented) image's Matlab LR (see :func:`_sr_region`).
 All randomness uses stateless ops seeded from ``seed`` and the element index, so a given seed
-yields the same batches every time.
+yields the same batches every time; the noise itself comes from per-patch seeds and a
+generator that gives the same numbers with or without XLA
+(:func:`~rnan_keras.data.noise.stateless_normal_per_image`).
 
 :func:`make_eval_dataset` (evaluation): whole images, one per element (batch of 1), with a
 fixed degradation seed per image index, or pre-made degraded images read from a folder.
@@ -21,6 +35,7 @@ than the crop (``patch_size``, times the scale for SR) are *skipped*, also with 
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import warnings
@@ -31,12 +46,16 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from rnan_keras.data.degradations import TaskInfo, degrade, get_task, prepare_clean
+from rnan_keras.data import degradations
+from rnan_keras.data.degradations import TaskInfo, draw_setting, get_task, prepare_clean
 from rnan_keras.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_float
-from rnan_keras.data.resize import imresize
+from rnan_keras.data.mosaic import bayer_masks
+from rnan_keras.data.resize import symmetric_index
 from rnan_keras.errors import ConfigError, ImageReadError
 
 AUTOTUNE = tf.data.AUTOTUNE
+#: Where :func:`make_dataset` degrades the batches: in ``tf.data`` or in the train step.
+DEGRADE_MODES = ("host", "device")
 
 
 @dataclass
@@ -162,13 +181,14 @@ def _decode_dataset(files: Sequence[str], task: TaskInfo, stats: DatasetStats) -
 
 
 def _degrade_kwargs(task: TaskInfo, sigma, quality) -> dict:
-    if task.kind == "dn":
+    if task.setting == "sigma":
         if sigma is None:
             raise ConfigError(f"task {task.name!r} needs sigma (a number or a (low, high) range)")
         return {"sigma": tuple(sigma) if isinstance(sigma, list | tuple) else float(sigma)}
-    if task.kind == "car":
+    if task.setting == "quality":
         if quality is None:
-            raise ConfigError("task 'car' needs quality (an int 1-100 or a (low, high) range)")
+            raise ConfigError(f"task {task.name!r} needs quality (an int 1-100 or a (low, high) "
+                              "range)")
         return {"quality": tuple(quality) if isinstance(quality, list | tuple) else int(quality)}
     return {}
 
@@ -200,27 +220,58 @@ def _aligned_crop(image: tf.Tensor, size: int, step: int, seed: tf.Tensor) -> tf
     return image[i: i + size, j: j + size]
 
 
-def _sr_patch(image: tf.Tensor, patch: int, scale: int, seed: tf.Tensor):
-    """(LR [p, p, C], HR [s*p, s*p, C]) equal to crops of the whole-image Matlab LR.
+def _sr_region(image: tf.Tensor, patch: int, scale: int, seed: tf.Tensor) -> tf.Tensor:
+    """A clean HR patch of ``s * patch`` pixels with ``SR_MARGIN`` LR pixels of context on
+    each side: ``[(patch + 2 SR_MARGIN) s]`` square, from a random LR-aligned position.
 
-    The HR image is cropped to a multiple of the scale (modcrop); the LR patch is computed
-    from an HR region with ``SR_MARGIN`` LR pixels of context on each side (clipped at the
-    image border, where Matlab's mirror padding then applies as for the whole image), so it
-    equals the same crop of ``imresize(modcrop(HR), 1/s)`` exactly.
+    The image is cropped to a multiple of the scale (Matlab ``modcrop``), and context beyond
+    its border is mirrored exactly as Matlab's ``imresize`` pads (:func:`symmetric_index`).
+    The margin covers the cubic kernel's support (``2 s + 2`` HR pixels), so the Matlab LR of
+    the region, cropped to its centre, equals the same crop of ``imresize(modcrop(HR), 1/s)``
+    (up to the order of float additions where the border mirrors taps onto one pixel).
     """
     sy, sx = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     lr_h, lr_w = tf.shape(image)[0] // scale, tf.shape(image)[1] // scale
     i = _random_offset(lr_h - patch, 1, sy)
     j = _random_offset(lr_w - patch, 1, sx)
-    r0, c0 = tf.maximum(i - SR_MARGIN, 0), tf.maximum(j - SR_MARGIN, 0)
-    r1 = tf.minimum(i + patch + SR_MARGIN, lr_h)
-    c1 = tf.minimum(j + patch + SR_MARGIN, lr_w)
-    image = tf.cast(image, tf.float32)
-    region = image[r0 * scale: r1 * scale, c0 * scale: c1 * scale]
-    lr = imresize(region, 1.0 / scale, quantize=True)
-    lr = lr[i - r0: i - r0 + patch, j - c0: j - c0 + patch]
-    hr = image[i * scale: (i + patch) * scale, j * scale: (j + patch) * scale]
-    return lr, hr
+    side = (patch + 2 * SR_MARGIN) * scale
+    rows = symmetric_index((i - SR_MARGIN) * scale + tf.range(side), lr_h * scale)
+    cols = symmetric_index((j - SR_MARGIN) * scale + tf.range(side), lr_w * scale)
+    return tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
+
+
+def degrade_patches(task: str, batch: dict, *, jpeg: str = "libjpeg", pattern: str = "GRBG",
+                    noise_clip: bool = False,
+                    noise_round: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    """Degrade a batch of :func:`make_dataset` ``degrade="device"`` -> (degraded, clean).
+
+    The one degradation of the training pipeline, on the host (``tf.data``) and in the train
+    step alike: plain tensor ops (with ``jpeg="tf"``) that compile with XLA.
+
+    Args:
+        task: the dataset's task.
+        batch: ``{"clean": uint8 [B, n, n, C], ...}`` with the task's per-patch settings:
+            ``"sigma"`` float32 [B] and ``"seed"`` int32 [B, 2] (noise) for ``dn_*``,
+            ``"quality"`` int32 [B] for ``car``. For SR, ``"clean"`` holds the HR patch with
+            ``SR_MARGIN`` LR pixels of context on each side (:func:`_sr_region`).
+        jpeg: ``"libjpeg"`` (Pillow-exact, CPU) or ``"tf"`` (tensor ops, any device).
+        pattern, noise_clip, noise_round: as in :func:`make_dataset`.
+
+    Returns:
+        float32 ``(degraded [B, p, p, C], clean [B, s p, s p, C])``, 0-255.
+    """
+    info = get_task(task)
+    clean = tf.cast(batch["clean"], tf.float32)
+    degraded = degradations.degrade(
+        task, clean, sigma=batch.get("sigma"), quality=batch.get("quality"),
+        seed=batch.get("seed"), pattern=pattern, clip=noise_clip, round_values=noise_round,
+        jpeg=jpeg)
+    if info.is_sr:  # drop the context: the centre of the LR region and of the clean region
+        m, hm = SR_MARGIN, SR_MARGIN * info.scale
+        lr_side, hr_side = tf.shape(degraded)[1], tf.shape(clean)[1]
+        degraded = degraded[:, m: lr_side - m, m: lr_side - m]
+        clean = clean[:, hm: hr_side - hm, hm: hr_side - hm]
+    return degraded, clean
 
 
 def make_dataset(
@@ -241,6 +292,7 @@ def make_dataset(
     noise_round: bool = False,
     shuffle_buffer: int = 1024,
     drop_remainder: bool | None = None,
+    degrade: str = "host",
 ) -> tf.data.Dataset:
     """Training dataset of (degraded, clean) float32 NHWC batches on the 0-255 scale.
 
@@ -261,21 +313,33 @@ def make_dataset(
         noise_clip, noise_round: clip / round the noisy input (off: DnCNN/RNAN protocol).
         shuffle_buffer: maximum shuffle buffer (images).
         drop_remainder: drop a last incomplete batch (default: ``repeat``).
+        degrade: ``"host"`` degrades in the ``tf.data`` pipeline (CPU); ``"device"`` yields
+            the clean patches with their per-patch settings, for
+            ``dataset.degrade_fn`` (:func:`degrade_patches` with the tensor-ops JPEG) to
+            degrade inside the train step.
 
     Returns:
         ``tf.data.Dataset`` of ``(degraded [B, p, p, C], clean [B, s*p, s*p, C])`` float32,
         where C is 1 for ``dn_gray``/``car`` and 3 otherwise and s the SR scale (else 1).
-        ``dataset.stats`` is a :class:`DatasetStats` counting skipped files.
+        With ``degrade="device"``: batches of the dict :func:`degrade_patches` takes, and
+        ``dataset.degrade_fn(batch)`` gives the pair. ``dataset.stats`` is a
+        :class:`DatasetStats` counting skipped files.
 
     Raises:
-        ConfigError: unknown task, missing sigma/quality, bad patch or batch size.
+        ConfigError: unknown task, missing sigma/quality, bad patch or batch size, unknown
+            ``degrade`` mode or Bayer pattern.
         ImageReadError: no images found, or none usable.
     """
     info = get_task(task)
     if patch_size < 1 or batch_size < 1:
         raise ConfigError(f"patch_size and batch_size must be >= 1, got {patch_size}, "
                           f"{batch_size}")
+    if degrade not in DEGRADE_MODES:
+        raise ConfigError(f"unknown degrade mode {degrade!r}; choose one of "
+                          f"{', '.join(DEGRADE_MODES)}")
     kwargs = _degrade_kwargs(info, sigma, quality)
+    if info.bayer_input:
+        bayer_masks(pattern)  # an unknown pattern fails here, not in the train step
     stats = DatasetStats()
     files = list_image_files(clean_dir_or_files)
     stats.files_found = len(files)
@@ -300,43 +364,41 @@ def make_dataset(
         ds = ds.shuffle(min(len(files), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
 
     channels = info.n_colors
-    per_patch = info.kind in ("sr", "car")  # degrade before augmenting, from aligned crops
+    side = (patch_size + 2 * SR_MARGIN) * info.scale if info.is_sr else crop
 
-    def crop_patch(index, image):
+    def clean_patch(index, image):
+        """One element: the augmented clean uint8 patch and its degradation settings."""
         element_seed = tf.stack([base[0], index + 1])
         s_crop, s_aug, s_deg = tf.unstack(
             tf.random.experimental.stateless_split(element_seed, 3))
-        if info.kind == "sr":
-            lr, hr = _sr_patch(image, patch_size, info.scale, s_crop)
-        elif info.kind == "car":
-            hr = _aligned_crop(tf.cast(image, tf.float32), crop, JPEG_BLOCK, s_crop)
-            lr = degrade(info.name, hr, seed=s_deg, **kwargs)
+        if info.is_sr:
+            clean = _sr_region(image, patch_size, info.scale, s_crop)
+        elif info.jpeg_input:  # on the JPEG block grid of the whole image
+            clean = _aligned_crop(image, crop, JPEG_BLOCK, s_crop)
         else:
-            hr = tf.cast(tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop),
-                         tf.float32)
-            lr = hr
+            clean = tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop)
         if augment:
-            hr = _augment(hr, s_aug)
-        hr = tf.ensure_shape(hr, [crop, crop, channels])
-        if not per_patch:
-            return hr
-        lr = _augment(lr, s_aug) if augment else lr
-        return tf.ensure_shape(lr, [patch_size, patch_size, channels]), hr
+            clean = _augment(clean, s_aug)
+        element = {"clean": tf.ensure_shape(clean, [side, side, channels])}
+        if info.setting is not None:
+            s_draw, s_noise = tf.unstack(tf.random.experimental.stateless_split(s_deg, 2))
+            value = draw_setting(info.name, kwargs[info.setting], 1, s_draw)
+            element[info.setting] = tf.reshape(value, [])
+            if info.setting == "sigma":  # the noise's own seed (one per patch)
+                element["seed"] = tf.random.stateless_uniform(
+                    [2], s_noise, minval=None, maxval=None, dtype=tf.int32)
+        return element
 
-    ds = ds.enumerate().map(crop_patch, num_parallel_calls=AUTOTUNE)
+    ds = ds.enumerate().map(clean_patch, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=repeat if drop_remainder is None else drop_remainder)
-
-    if not per_patch:  # noise and mosaic: one vectorised op per batch, after augmentation
-
-        def degrade_batch(index, clean):
-            batch_seed = tf.stack([base[0] + 1, index + 1])
-            noisy = degrade(info.name, clean, seed=batch_seed, pattern=pattern,
-                            clip=noise_clip, round_values=noise_round, **kwargs)
-            return noisy, clean
-
-        ds = ds.enumerate().map(degrade_batch, num_parallel_calls=AUTOTUNE)
+    options = {"pattern": pattern, "noise_clip": noise_clip, "noise_round": noise_round}
+    if degrade == "host":
+        host_fn = functools.partial(degrade_patches, info.name, jpeg="libjpeg", **options)
+        ds = ds.map(host_fn, num_parallel_calls=AUTOTUNE)
     ds = ds.prefetch(AUTOTUNE)
     ds.stats = stats
+    if degrade == "device":
+        ds.degrade_fn = functools.partial(degrade_patches, info.name, jpeg="tf", **options)
     return ds
 
 
@@ -423,9 +485,9 @@ def make_eval_dataset(
         h, w = tf.shape(clean)[0], tf.shape(clean)[1]
         clean = clean[None, : h - h % s, : w - w % s]  # Matlab modcrop for SR
         if degraded_dir is None:
-            noisy = degrade(info.name, clean, seed=tf.stack([tf.cast(seed, tf.int64), i]),
-                            pattern=pattern, clip=noise_clip, round_values=noise_round,
-                            **kwargs)
+            noisy = degradations.degrade(
+                info.name, clean, seed=tf.stack([tf.cast(seed, tf.int64), i]),
+                pattern=pattern, clip=noise_clip, round_values=noise_round, **kwargs)
         else:
             noisy = tf.cast(_to_clean(darr, dgray, info), tf.float32)[None]
             tf.debugging.assert_equal(

@@ -36,6 +36,15 @@ def _cubic(x: tf.Tensor) -> tf.Tensor:
     return near + far
 
 
+def symmetric_index(index: tf.Tensor, length) -> tf.Tensor:
+    """0-based ``index`` (any int, in or out of range) folded into ``[0, length)`` by
+    symmetric (mirror) padding, as Matlab's ``imresize`` pads: ``-1 -> 0``, ``length ->
+    length - 1``, periodic with period ``2 * length``."""
+    period = 2 * length
+    m = tf.math.floormod(index, period)
+    return tf.where(m < length, m, period - 1 - m)
+
+
 def resize_weights(in_len, out_len, scale: float, antialias: bool = True) -> tf.Tensor:
     """Matlab ``contributions`` as a dense float64 matrix W of shape [out_len, in_len].
 
@@ -57,9 +66,7 @@ def resize_weights(in_len, out_len, scale: float, antialias: bool = True) -> tf.
     weights = scale * _cubic(scale * dist) if stretch else _cubic(dist)
     weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)
     # Symmetric padding: aux = [1..in, in..1]; index = aux(mod(index - 1, 2*in) + 1).
-    period = 2 * in_len
-    m = tf.math.floormod(tf.cast(indices, tf.int32) - 1, period)
-    idx0 = tf.where(m < in_len, m, period - 1 - m)
+    idx0 = symmetric_index(tf.cast(indices, tf.int32) - 1, in_len)
     rows = tf.broadcast_to(tf.range(out_len)[:, None], tf.shape(idx0))
     coords = tf.stack([tf.reshape(rows, [-1]), tf.reshape(idx0, [-1])], axis=1)
     # scatter_nd sums the weights of taps that mirror onto the same input pixel
