@@ -10,7 +10,8 @@ image of the batch (the approach of BasicSR's ``DiffJPEG``, with real rounding):
    alternating 1 / 2 rounding bias;
 2. planes padded to whole blocks (libjpeg replicates the last row / column; colour pads the
    image to whole 16x16 MCUs first), level shift by -128, 8x8 DCT-II as two matmuls;
-3. quantisation with the IJG example tables scaled by quality exactly as libjpeg's
+3. quantisation with libjpeg's tables (the IJG examples of ITU-T T.81 Annex K, read from
+   the libjpeg that Pillow links, :func:`base_tables`) scaled by quality exactly as libjpeg's
    ``jpeg_quality_scaling`` (Pillow's ``quality=``), rounding halves away from zero;
 4. dequantisation, inverse DCT, +128, rounded and clipped to 0..255;
 5. colour only: chroma upsampled with libjpeg's "fancy" triangle filter (3/4, 1/4 with its
@@ -23,25 +24,31 @@ evaluation keeps the exact libjpeg path.
 
 from __future__ import annotations
 
+import functools
+import io
+
 import numpy as np
 import tensorflow as tf
 
 from rnan_keras.data._common import as_float_image, check_jpeg_quality, round_half_away
 from rnan_keras.errors import InvalidImageError
 
-# IJG example tables (ITU-T T.81 Annex K), natural (row-major) order.
-LUMA_TABLE = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-], np.float32).reshape(8, 8)
-CHROMA_TABLE = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-], np.float32).reshape(8, 8)
+
+@functools.cache
+def base_tables() -> tuple[np.ndarray, np.ndarray]:
+    """libjpeg's (luma, chroma) quantisation tables, float32 ``(8, 8)``, natural order.
+
+    Read from the encoder itself rather than written out again: libjpeg's quality scaling is
+    the identity at quality 50 (``(T * 100 + 50) // 100 == T``), so the tables of a quality-50
+    JPEG from Pillow are libjpeg's base tables (the IJG examples of ITU-T T.81 Annex K).
+    """
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG", quality=50)
+    with Image.open(buf) as img:
+        tables = img.quantization  # natural (row-major) order
+    return tuple(np.asarray(tables[i], np.float32).reshape(8, 8) for i in (0, 1))
 
 
 def _dct_matrix() -> np.ndarray:
@@ -68,7 +75,8 @@ def quant_tables(quality: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     def table(base):
         return tf.clip_by_value(tf.floor((base * scale + 50.0) / 100.0), 1.0, 255.0)
 
-    return table(LUMA_TABLE), table(CHROMA_TABLE)
+    luma, chroma = base_tables()
+    return table(luma), table(chroma)
 
 
 def _pad_to(x: tf.Tensor, multiple: int) -> tf.Tensor:

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from rnan_keras.data.jpeg_ops import jpeg_compress_tf, quant_tables
+from rnan_keras.data.jpeg_ops import base_tables, jpeg_compress_tf, quant_tables
 from rnan_keras.errors import ConfigError, InvalidImageError
 
 QUALITIES = (10, 20, 30, 40)
@@ -42,6 +42,38 @@ def _y(a: np.ndarray) -> np.ndarray:
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a - b) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _dqt_tables(jpeg: bytes) -> list[np.ndarray]:
+    """The 8-bit quantisation tables of a baseline JPEG's DQT segments, natural order."""
+    zigzag = sorted(((i, j) for i in range(8) for j in range(8)),
+                    key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 == 0 else p[0]))
+    tables, pos = [], jpeg.find(b"\xff\xdb")
+    while pos >= 0:
+        end = pos + 2 + int.from_bytes(jpeg[pos + 2: pos + 4], "big")
+        pos += 4
+        while pos < end:  # Pq/Tq byte, then 64 values in zig-zag order
+            table = np.zeros((8, 8), np.float32)
+            for k, (i, j) in enumerate(zigzag):
+                table[i, j] = jpeg[pos + 1 + k]
+            tables.append(table)
+            pos += 65
+        pos = jpeg.find(b"\xff\xdb", end)
+    return tables
+
+
+def test_base_tables_are_libjpegs():
+    # The tables come from Pillow's libjpeg; TensorFlow's encoder (its own libjpeg build)
+    # must write the same ones at every quality, and the standard's corner values hold.
+    luma, chroma = base_tables()
+    assert (luma[0, 0], luma[7, 7], chroma[0, 0], chroma[7, 7]) == (16, 99, 17, 99)
+    img = tf.zeros((16, 16, 3), tf.uint8)
+    for q in (10, 50, 90):
+        want = [t.numpy().reshape(8, 8) for t in quant_tables(tf.constant([q]))]
+        got = _dqt_tables(tf.io.encode_jpeg(img, quality=q).numpy())
+        assert len(got) == 2, q
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"q{q}")
 
 
 def test_quantisation_tables_equal_pillows():
