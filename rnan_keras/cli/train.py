@@ -8,6 +8,7 @@ from typing import Any
 
 from rnan_keras.errors import ConfigError
 from rnan_keras.training.config import (
+    DEGRADE_MODES,
     TASKS,
     TrainConfig,
     config_from_dict,
@@ -114,6 +115,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "GPU only; if XLA cannot compile the model, a warning and a plain graph)")
     jit.add_argument("--no-jit", dest="jit_compile", action="store_const", const=False,
                      help="never use XLA for the train step")
+    g.add_argument("--degrade", choices=DEGRADE_MODES,
+                   help="where batches are degraded: host (tf.data, CPU, libjpeg JPEG) or "
+                   "device (inside the train step, on the model's device, tensor-ops JPEG); "
+                   "default: device with a GPU, else host")
     g.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
                    help="tf.distribute strategy (default: one device)")
     g = p.add_argument_group("checkpoints and logs")

@@ -20,6 +20,8 @@ from rnan_keras.tasks import TASKS
 
 LOSSES = ("l2", "l1")
 STRATEGIES = ("default", "mirrored", "multi-worker")
+#: Where training batches are degraded (rnan_keras.data.pipeline.DEGRADE_MODES).
+DEGRADE_MODES = ("host", "device")
 
 # Keys that define the network and its data; a resumed run must agree on them.
 RESUME_KEYS = ("task", "model", "loss", "sigma", "quality", "mixed_precision")
@@ -56,6 +58,9 @@ class TrainConfig:
     # XLA train step: None = where it is faster (with a GPU; on this project's 2-core CPU
     # it measured 1.0 s vs 0.65 s per small-config step), True / False to force it.
     jit_compile: bool | None = None
+    # Where the batches are degraded: "host" (tf.data, CPU) or "device" (in the train step,
+    # on the model's device); None = device when TensorFlow sees a GPU, else host.
+    degrade: str | None = None
     strategy: str = "default"
     init_preset: str | None = None
     init_model: str | None = None
@@ -84,6 +89,9 @@ class TrainConfig:
             raise ConfigError("an output folder is required (--out)")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.degrade is not None and self.degrade not in DEGRADE_MODES:
+            raise ConfigError(f"unknown degrade mode {self.degrade!r}; choose "
+                              f"{' or '.join(DEGRADE_MODES)}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"

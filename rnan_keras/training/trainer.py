@@ -158,21 +158,31 @@ def resolve_jit(config: TrainConfig) -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def resolve_degrade(config: TrainConfig) -> str:
+    """Where the training batches are degraded: ``config.degrade``, or None = ``"device"``
+    (inside the compiled train step) when TensorFlow sees a GPU, else ``"host"`` (tf.data)."""
+    if config.degrade is not None:
+        return config.degrade
+    return "device" if tf.config.list_physical_devices("GPU") else "host"
+
+
 def _compile(model: keras.Model, optimizer, config: TrainConfig, *, jit: bool) -> None:
     """``model.compile`` as the trainer does: Adam, the loss, PSNR, XLA when ``jit``."""
     model.compile(optimizer=optimizer, loss=make_loss(config.loss), metrics=[psnr_metric],
                   jit_compile=jit)
 
 
-def _build_from_shapes(model: keras.Model, ds: tf.data.Dataset) -> None:
-    """Build the compiled loss and metrics from ``ds``'s shapes, then let ``fit`` skip it.
+def _build_from_shapes(model: keras.Model, pair_spec) -> None:
+    """Build the compiled loss and metrics from the (degraded, clean) ``pair_spec``, then let
+    ``fit`` skip it.
 
     Keras 3's ``fit`` builds them from one batch that it first mean-reduces across the
     replicas; under ``MultiWorkerMirroredStrategy`` that reduce fails on the distributed
     batch ("Attempt to convert a value (PerReplica...) to a Tensor", keras-team/keras#20585,
-    tensorflow/tensorflow#72388). Only the shapes are needed. Call it after every compile.
+    tensorflow/tensorflow#72388), and with device-side degradation the batch is not yet a
+    (degraded, clean) pair. Only the shapes are needed. Call it after every compile.
     """
-    x_spec, y_spec = ds.element_spec
+    x_spec, y_spec = pair_spec
     sample = tuple(np.zeros([1, *spec.shape[1:]], spec.dtype.as_numpy_dtype)
                    for spec in (x_spec, y_spec))
     with model.distribute_strategy.scope():
@@ -194,6 +204,18 @@ def _logs_with_batch_axis(model: keras.Model) -> None:
     model.train_step = train_step
 
 
+def _degrade_in_train_step(model: keras.Model, degrade_fn) -> None:
+    """Degrade each batch inside ``model``'s train step: ``degrade_fn(batch)`` gives the
+    (degraded, clean) pair, traced into the same (XLA-compiled, when ``jit``) function as
+    the forward and backward pass and run on the model's device, per replica."""
+    step = model.train_step
+
+    def train_step(data):
+        return step(degrade_fn(data))
+
+    model.train_step = train_step
+
+
 def build_training_model(config: TrainConfig) -> keras.Model:
     """``build_model(task, **model)`` under the current dtype policy, float32 output."""
     from rnan_keras import build_model
@@ -201,8 +223,9 @@ def build_training_model(config: TrainConfig) -> keras.Model:
     return _ensure_float32_output(build_model(config.task, **config.model))
 
 
-def make_train_dataset(config: TrainConfig, seed: int) -> tf.data.Dataset:
-    """Infinite dataset of (degraded, clean) patch batches from ``config.train_dir``."""
+def make_train_dataset(config: TrainConfig, seed: int, degrade: str = "host") -> tf.data.Dataset:
+    """Infinite dataset of patch batches from ``config.train_dir``: (degraded, clean) pairs,
+    or with ``degrade="device"`` clean patches and settings for ``dataset.degrade_fn``."""
     from rnan_keras.data.pipeline import make_dataset
 
     kwargs: dict[str, Any] = {}
@@ -211,7 +234,7 @@ def make_train_dataset(config: TrainConfig, seed: int) -> tf.data.Dataset:
         if value is not None:
             kwargs[key] = tuple(value) if isinstance(value, list | tuple) else value
     ds = make_dataset(config.task, config.train_dir, patch_size=config.patch_size,
-                      batch_size=config.batch_size, seed=seed, **kwargs)
+                      batch_size=config.batch_size, seed=seed, degrade=degrade, **kwargs)
     return ds
 
 
@@ -241,7 +264,10 @@ def train(config: TrainConfig, *, train_dataset: tf.data.Dataset | None = None,
     """Train (or resume) the run described by ``config``; returns the summary dict.
 
     ``train_dataset`` replaces the folder pipeline (batches of (degraded, clean) NHWC
-    float32 0-255); ``stream`` receives progress output (default stdout). Raises
+    float32 0-255, or a :func:`~rnan_keras.data.pipeline.make_dataset` dataset made with
+    ``degrade="device"``, whose ``degrade_fn`` then runs in the train step); the folder
+    pipeline degrades where :func:`resolve_degrade` says. ``stream`` receives progress
+    output (default stdout). Raises
     :class:`TrainingDivergedError` if the loss becomes NaN/inf (checkpoints stay valid).
     """
     config = resolve_start_point(config).validate()
@@ -323,11 +349,19 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
                  cb.ProgressReporter(state, config.log_every, stream=stream), checkpointer]
 
     remaining = config.steps - start_step
+    degrade_fn = None
     if remaining > 0:
         ds = train_dataset
         if ds is None:
-            ds = make_train_dataset(config, seed=config.seed + start_step)
+            ds = make_train_dataset(config, seed=config.seed + start_step,
+                                    degrade=resolve_degrade(config))
         stats = getattr(ds, "stats", None)
+        degrade_fn = getattr(ds, "degrade_fn", None)
+        if degrade_fn is not None:  # clean patches + settings: degrade in the train step
+            pair_spec = ds.map(degrade_fn).element_spec
+            _degrade_in_train_step(model, degrade_fn)
+        else:
+            pair_spec = ds.element_spec
         source = "the training dataset" if train_dataset is not None else config.train_dir
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
@@ -339,8 +373,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             _logs_with_batch_axis(model)
 
         def fit() -> None:
-            if config.strategy == "multi-worker":
-                _build_from_shapes(model, ds)  # after each compile (see the XLA fallback)
+            if config.strategy == "multi-worker" or degrade_fn is not None:
+                _build_from_shapes(model, pair_spec)  # after each compile (XLA fallback)
             model.fit(ds, epochs=math.ceil(remaining / config.ckpt_every),
                       steps_per_epoch=config.ckpt_every, verbose=0, callbacks=callbacks,
                       shuffle=False)
@@ -389,6 +423,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         "replicas": strategy.num_replicas_in_sync,
         "mixed_precision": config.mixed_precision,
         "jit_compile": bool(model.jit_compile),
+        "degrade": None if remaining <= 0 else "device" if degrade_fn is not None else "host",
         "dtype_policies": sorted({layer.dtype_policy.name for layer in model._flatten_layers()
                                   if layer.weights}),
         "output_dtype": str(model.outputs[0].dtype),
