@@ -7,6 +7,8 @@ import argparse
 import csv
 import io
 import json
+import math
+import warnings
 from contextlib import redirect_stdout
 
 import pytest
@@ -65,3 +67,17 @@ def test_device_degradation_run_learns(train_dir, tmp_path):
     # Each logged loss is the mean of 12 steps; a model that learns nothing stays put, the
     # untrained one starts far above the noise's own MSE (sigma^2 = 625).
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_device_degradation_compiles_into_the_xla_train_step(tiny_config):
+    # What a GPU run does by default: the tensor-ops JPEG with one quality per patch, traced
+    # into the XLA-compiled train step (no fallback to a plain graph).
+    from rnan_keras.training.trainer import train
+
+    cfg = tiny_config(task="car", sigma=None, quality=[10, 40], steps=2, ckpt_every=2,
+                      log_every=2, degrade="device", jit_compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the XLA fallback warns
+        summary = train(cfg, stream=io.StringIO())
+    assert summary["jit_compile"] is True and summary["degrade"] == "device"
+    assert summary["steps"] == 2 and math.isfinite(summary["final_train_loss"])
