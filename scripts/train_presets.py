@@ -201,10 +201,25 @@ def ship(names: list[str], state: Path, device: str) -> None:
     os.replace(tmp, REGISTRY)
 
 
+def report(registry: dict) -> str:
+    """Markdown table of each preset's training record (README "Shipped presets")."""
+    lines = [("| preset | restores | params | steps (this record + earlier) | wall time "
+             "| device | best val PSNR (step) |"), "|---|---|---:|---:|---:|---|---:|"]
+    for name, entry in registry.items():
+        t = entry["training"]
+        earlier = t.get("earlier_training") or {}
+        steps = f"{t['steps']:,}" + (f" + {earlier['steps']:,}" if earlier.get("steps") else "")
+        wall = (t.get("wall_time_s") or 0) + (earlier.get("wall_time_s") or 0)
+        lines.append(f"| `{name}` | {entry['description']} | {entry['param_count']:,} | {steps} "
+                     f"| {wall / 60:.0f} min | {t.get('machine', '')} | "
+                     f"{t['best_val_psnr']:.2f} dB ({t['best_step']}) |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget-minutes", type=float, required=True,
+    p.add_argument("--budget-minutes", type=float,
                    help="wall time for all training of this run, shared over the presets")
     p.add_argument("--presets", default=",".join(PRESETS),
                    help="comma-separated preset names (default: all)")
@@ -222,7 +237,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="TF intra/inter-op threads (0: TF default); 1 with taskset -c N")
     p.add_argument("--ship", action="store_true",
                    help="afterwards write best weights and records into the preset registry")
+    p.add_argument("--report", action="store_true",
+                   help="only print the Markdown table of the registry's training records")
     args = p.parse_args(argv)
+    if args.report:
+        print(report(json.loads(REGISTRY.read_text())), end="")
+        return 0
+    if args.budget_minutes is None:
+        p.error("--budget-minutes is required (or --report)")
 
     names = [n.strip() for n in args.presets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(PRESETS))

@@ -74,3 +74,25 @@ def assert_layer_roundtrip(layer, inputs, tmp_path: Path, atol: float = 1e-5) ->
     reloaded = keras.models.load_model(path, safe_mode=True)
     got = reloaded(arrays if len(arrays) > 1 else arrays[0], training=False).numpy()
     np.testing.assert_allclose(got, expected, atol=atol, rtol=0)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """Import a script of the repo (``scripts/x.py``, ``exports/y.py``) as a fresh module.
+
+    Its folder is put on ``sys.path`` first, so a script may import its neighbours.
+    """
+    import importlib.util
+    import sys
+
+    path = REPO / relative
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[path.stem] = module
+    return module

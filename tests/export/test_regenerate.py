@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "exports" / "regenerate.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def regenerate():
-    spec = importlib.util.spec_from_file_location("regenerate_exports", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("exports/regenerate.py")
 
 
 @pytest.mark.slow

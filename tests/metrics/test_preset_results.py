@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "preset_results.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture()
 def pr(monkeypatch):
-    spec = importlib.util.spec_from_file_location("preset_results", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/preset_results.py")
     monkeypatch.setattr(module, "PLAN", [("sr_x2", "sr_x2_small", ["Set5"], [None])])
     return module
 

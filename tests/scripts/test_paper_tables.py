@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +12,12 @@ import rnan_keras
 from rnan_keras.data.image_io import write_image
 from rnan_keras.inference.evaluate import evaluate
 from rnan_keras.metrics import paper_results as pr
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "paper_tables.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/paper_tables.py")
 
 
 @pytest.fixture(scope="module")

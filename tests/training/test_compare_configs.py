@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.conftest import load_script
 
 
 def test_two_variants_same_split_their_own_curves(tmp_path, monkeypatch):
     from PIL import Image
 
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location("compare_configs",
-                                                  SCRIPTS / "compare_configs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setitem(sys.modules, "compare_configs", module)
+    module = load_script("scripts/compare_configs.py")
     src = tmp_path / "train" / "CBSD432"
     src.mkdir(parents=True)
     rng = np.random.default_rng(0)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.conftest import load_script
 
 
 @pytest.fixture()
 def tp(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location("train_presets", SCRIPTS / "train_presets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setitem(sys.modules, "train_presets", module)
+    module = load_script("scripts/train_presets.py")
     monkeypatch.setitem(module.RECIPE, "ckpt_every", 2)
     monkeypatch.setitem(module.RECIPE, "cpu_batch", 2)
     return module
@@ -76,6 +69,10 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     assert t["train_data"] == "data/train/CBSD432: the first 4 images by name"
     assert t["val_data"].endswith("crops of the last 2 images by name (held out)")
     assert t["earlier_training"]["steps"] == registry["sr_x4_small"]["training"]["steps"]
+    earlier = registry["sr_x4_small"]["training"]["steps"]
+    row = next(line for line in tp.report(json.loads(reg.read_text())).splitlines()
+               if line.startswith("| `sr_x4_small`"))
+    assert f"| 4 + {earlier:,} |" in row and "| test CPU |" in row
     from rnan_keras.presets.registry import sha256_file
 
     assert entry["sha256"] == sha256_file(reg.parent / "weights" / entry["weights"])
