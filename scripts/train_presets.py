@@ -167,16 +167,38 @@ def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], second
     return summary
 
 
-def ship(names: list[str], state: Path, device: str) -> None:
-    """Write each trained preset's best weights and training record into the registry."""
+def held_out_psnr(model, run: Path, val_dir: Path) -> float:
+    """PSNR of ``model`` on the held-out crops, with the run's validation protocol."""
+    from rnan_keras.training.validation import load_eval_pairs, make_predictor, validate
+
+    cfg = json.loads((run / "config.json").read_text())
+    pairs = load_eval_pairs(cfg["task"], str(val_dir), sigma=cfg["sigma"],
+                            quality=cfg["quality"])
+    return float(validate(make_predictor(model, 0), pairs, cfg["task"])[0])
+
+
+def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) -> None:
+    """Write each preset's best weights and training record into the registry, when they
+    beat the shipped weights on the same held-out crops."""
+    import keras
     from make_presets import make_preset
+
+    import rnan_keras
 
     registry = json.loads(REGISTRY.read_text())
     weights_dir = REGISTRY.parent / "weights"
     for name in names:
         run = state / name
         if not (run / "best.keras").is_file():
-            print(f"[{name}] nothing to ship yet (no best.keras)")
+            print(f"[{name}] nothing to ship (no best.keras: no improvement in this run)")
+            continue
+        best = keras.models.load_model(run / "best.keras", compile=False)
+        new = held_out_psnr(best, run, val_dirs[name])
+        old = held_out_psnr(rnan_keras.load_preset(name), run, val_dirs[name]) \
+            if name in registry else float("-inf")
+        if new <= old:
+            print(f"[{name}] kept the shipped weights: {old:.3f} dB on the held-out crops, "
+                  f"the new best {new:.3f} dB")
             continue
         previous = registry.get(name, {}).get("training", {})
         entry = make_preset(name, run, registry, weights_dir)
@@ -186,16 +208,19 @@ def ship(names: list[str], state: Path, device: str) -> None:
             if (run / "summary.json").is_file() else None
         t["state"] = str(run.relative_to(ROOT))
         cfg = json.loads((run / "config.json").read_text())
-        train_dir, val_dir = Path(cfg["train_dir"]), Path(cfg["val_dir"])
-        n_train, n_val = len(list(train_dir.iterdir())), len(list(val_dir.iterdir()))
-        t["train_data"] = (f"data/train/{train_dir.parent.name}: the first {n_train} images "
-                           "by name")
-        t["val_data"] = (f"data/train/{val_dir.parent.name}: {VAL_CROP}x{VAL_CROP} centre "
-                         f"crops of the last {n_val} images by name (held out)")
+        n_train = len(list(Path(cfg["train_dir"]).iterdir()))
+        n_val = len(list(val_dirs[name].iterdir()))
+        folder = PRESETS[name][0]
+        t["train_data"] = f"data/train/{folder}: the first {n_train} images by name"
+        t["val_data"] = (f"data/train/{folder}: {VAL_CROP}x{VAL_CROP} centre crops of the "
+                         f"last {n_val} images by name (held out)")
+        t["held_out_psnr_vs_previous"] = [round(new, 3), None if old == float("-inf")
+                                          else round(old, 3)]
         t["earlier_training"] = previous.get("earlier_training") or (
             {k: previous.get(k) for k in ("steps", "batch_size", "patch_size", "wall_time_s")}
             if t["init_from"] else None)
-        print(f"[{name}] shipped: step {t['best_step']} val {t['best_val_psnr']} dB")
+        print(f"[{name}] shipped step {t['best_step']}: {new:.3f} dB on the held-out crops "
+              f"(shipped before: {old:.3f} dB)")
     tmp = REGISTRY.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(dict(sorted(registry.items())), indent=1) + "\n")
     os.replace(tmp, REGISTRY)
@@ -243,14 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         print(report(json.loads(REGISTRY.read_text())), end="")
         return 0
-    if args.budget_minutes is None:
-        p.error("--budget-minutes is required (or --report)")
+    if args.budget_minutes is None and not args.ship:
+        p.error("--budget-minutes is required (or --report, or --ship alone)")
 
     names = [n.strip() for n in args.presets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(PRESETS))
     if unknown:
         p.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}")
-    if args.budget_minutes <= 0 or args.rounds < 1:
+    if (args.budget_minutes is not None and args.budget_minutes <= 0) or args.rounds < 1:
         p.error("--budget-minutes must be > 0 and --rounds >= 1")
     import tensorflow as tf
 
@@ -261,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     gpu = bool(gpus)
     device = (f"GPU: {tf.config.experimental.get_device_details(gpus[0]).get('device_name')}"
               if gpu else f"CPU ({os.cpu_count()} cores, {args.threads or 'all'} thread(s))")
-    print(f"training {', '.join(names)} for {args.budget_minutes:.0f} min on {device}",
-          flush=True)
+    what = f"for {args.budget_minutes:g} min" if args.budget_minutes else "(ship only)"
+    print(f"training {', '.join(names)} {what} on {device}", flush=True)
 
     registry = json.loads(REGISTRY.read_text())
     splits = {}
@@ -271,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         if folder not in splits:
             splits[folder] = split_folder(args.train_root / folder, args.work_dir,
                                           args.val_images)
-    deadline = time.monotonic() + args.budget_minutes * 60
-    for r in range(args.rounds):
+    deadline = time.monotonic() + (args.budget_minutes or 0) * 60
+    for r in range(args.rounds if args.budget_minutes else 0):
         for i, name in enumerate(names):
             left = deadline - time.monotonic()
             turns_left = (args.rounds - r) * len(names) - i
@@ -281,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             train_for(name, registry[name], args.state_dir / name,
                       splits[PRESETS[name][0]], left / turns_left, gpu, args.gpu_batch)
     if args.ship:
-        ship(names, args.state_dir, device)
+        ship(names, args.state_dir, device, {n: splits[PRESETS[n][0]][1] for n in names})
     return 0
 
 

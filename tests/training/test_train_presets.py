@@ -62,8 +62,21 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     shutil.copy(tp.REGISTRY, reg)
     monkeypatch.setattr(tp, "REGISTRY", reg)
     monkeypatch.setattr(tp, "ROOT", tmp_path)
-    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU")
+    import keras
+
+    # the comparison uses the trainer's validation: the best model scores its logged best
+    best = keras.models.load_model(run / "best.keras", compile=False)
+    assert tp.held_out_psnr(best, run, data[1]) == pytest.approx(second["best_val_psnr"],
+                                                                 abs=1e-6)
+    before = reg.read_text()
+    monkeypatch.setattr(tp, "held_out_psnr", lambda model, *a: 30.0 if model is best else 31.0)
+    monkeypatch.setattr(keras.models, "load_model", lambda *a, **k: best)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]})
+    assert reg.read_text() == before  # worse than the shipped weights: kept
+    monkeypatch.setattr(tp, "held_out_psnr", lambda model, *a: 32.0 if model is best else 31.0)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]})
     entry = json.loads(reg.read_text())["sr_x4_small"]
+    assert entry["training"]["held_out_psnr_vs_previous"] == [32.0, 31.0]
     t = entry["training"]
     assert t["steps"] == 4 and t["machine"] == "test CPU" and t["state"] == "state/sr_x4_small"
     assert t["train_data"] == "data/train/CBSD432: the first 4 images by name"
