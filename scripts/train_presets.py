@@ -143,7 +143,7 @@ def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: 
 
 
 def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], seconds: float,
-              gpu: bool, gpu_batch: int) -> dict | None:
+              gpu: bool, gpu_batch: int, device: str = "") -> dict | None:
     """Train ``name`` for about ``seconds`` of wall time; returns the trainer's summary."""
     from rnan_keras.training.trainer import train
 
@@ -164,7 +164,19 @@ def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], second
         if n > 0:
             summary = train(make_config(name, entry, run, *data, gpu, step + every + n,
                                         gpu_batch))
+    log_session(run, device, step, summary["steps"], time.monotonic() - t0)
     return summary
+
+
+def log_session(run: Path, device: str, start: int, end: int, seconds: float) -> None:
+    """Append one training session (date, device, steps, wall time) to ``sessions.json``."""
+    from rnan_keras.training.config import atomic_write_text
+
+    path = run / "sessions.json"
+    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions.append({"date": time.strftime("%Y-%m-%d"), "device": device, "from_step": start,
+                     "to_step": end, "wall_time_s": round(seconds, 1)})
+    atomic_write_text(path, json.dumps(sessions, indent=1) + "\n")
 
 
 def held_out_psnr(model, run: Path, val_dir: Path) -> float:
@@ -203,7 +215,10 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
         previous = registry.get(name, {}).get("training", {})
         entry = make_preset(name, run, registry, weights_dir)
         t = entry["training"]
-        t["machine"] = device
+        sessions = (json.loads((run / "sessions.json").read_text())
+                    if (run / "sessions.json").is_file() else [])
+        t["machine"] = "; ".join(dict.fromkeys(x["device"] for x in sessions)) or device
+        t["sessions"] = sessions
         t["init_from"] = json.loads((run / "summary.json").read_text()).get("init_from") \
             if (run / "summary.json").is_file() else None
         t["state"] = str(run.relative_to(ROOT))
@@ -229,15 +244,14 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
 def report(registry: dict) -> str:
     """Markdown table of each preset's training record (README "Shipped presets")."""
     lines = [("| preset | restores | params | steps (this record + earlier) | wall time "
-             "| device | best val PSNR (step) |"), "|---|---|---:|---:|---:|---|---:|"]
+              "| best val PSNR (step) |"), "|---|---|---:|---:|---:|---:|"]
     for name, entry in registry.items():
         t = entry["training"]
         earlier = t.get("earlier_training") or {}
         steps = f"{t['steps']:,}" + (f" + {earlier['steps']:,}" if earlier.get("steps") else "")
         wall = (t.get("wall_time_s") or 0) + (earlier.get("wall_time_s") or 0)
         lines.append(f"| `{name}` | {entry['description']} | {entry['param_count']:,} | {steps} "
-                     f"| {wall / 60:.0f} min | {t.get('machine', '')} | "
-                     f"{t['best_val_psnr']:.2f} dB ({t['best_step']}) |")
+                     f"| {wall / 60:.0f} min | {t['best_val_psnr']:.2f} dB ({t['best_step']}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -284,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     gpus = tf.config.list_physical_devices("GPU")
     gpu = bool(gpus)
+    cores = len(os.sched_getaffinity(0))
     device = (f"GPU: {tf.config.experimental.get_device_details(gpus[0]).get('device_name')}"
-              if gpu else f"CPU ({os.cpu_count()} cores, {args.threads or 'all'} thread(s))")
+              if gpu else f"CPU: {cores} of {os.cpu_count()} cores, "
+              f"{args.threads or 'default'} TF thread(s)")
     what = f"for {args.budget_minutes:g} min" if args.budget_minutes else "(ship only)"
     print(f"training {', '.join(names)} {what} on {device}", flush=True)
 
@@ -304,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             if left < 60:
                 break
             train_for(name, registry[name], args.state_dir / name,
-                      splits[PRESETS[name][0]], left / turns_left, gpu, args.gpu_batch)
+                      splits[PRESETS[name][0]], left / turns_left, gpu, args.gpu_batch, device)
     if args.ship:
         ship(names, args.state_dir, device, {n: splits[PRESETS[n][0]][1] for n in names})
     return 0

@@ -49,11 +49,16 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     registry = json.loads(tp.REGISTRY.read_text())
     data = tp.split_folder(folder, tmp_path / "work", 2)
     run = tmp_path / "state" / "sr_x4_small"
-    first = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64)
+    first = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64,
+                         "test CPU")
     assert first["steps"] == 2 and first["init_from"] == "preset sr_x4_small" \
         or first["init_from"].endswith("sr_x4_small")
-    second = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64)
+    second = tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64,
+                          "test CPU")
     assert second["steps"] == 4 and second["resumed_from_step"] == 2
+    sessions = json.loads((run / "sessions.json").read_text())
+    assert [(x["from_step"], x["to_step"], x["device"]) for x in sessions] == \
+        [(0, 2, "test CPU"), (2, 4, "test CPU")]
     assert json.loads((run / "config.json").read_text())["batch_size"] == 2
 
     # ship into a copy of the registry
@@ -74,8 +79,9 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]})
     assert reg.read_text() == before  # worse than the shipped weights: kept
     monkeypatch.setattr(tp, "held_out_psnr", lambda model, *a: 32.0 if model is best else 31.0)
-    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]})
+    tp.ship(["sr_x4_small"], tmp_path / "state", "the shipping CPU", {"sr_x4_small": data[1]})
     entry = json.loads(reg.read_text())["sr_x4_small"]
+    assert entry["training"]["sessions"] == sessions
     assert entry["training"]["held_out_psnr_vs_previous"] == [32.0, 31.0]
     t = entry["training"]
     assert t["steps"] == 4 and t["machine"] == "test CPU" and t["state"] == "state/sr_x4_small"
@@ -85,7 +91,7 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     earlier = registry["sr_x4_small"]["training"]["steps"]
     row = next(line for line in tp.report(json.loads(reg.read_text())).splitlines()
                if line.startswith("| `sr_x4_small`"))
-    assert f"| 4 + {earlier:,} |" in row and "| test CPU |" in row
+    assert f"| 4 + {earlier:,} |" in row and row.endswith(f"dB ({entry['training']['best_step']}) |")
     from rnan_keras.presets.registry import sha256_file
 
     assert entry["sha256"] == sha256_file(reg.parent / "weights" / entry["weights"])
