@@ -264,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     args.tile = None if args.tile == "none" else args.tile if args.tile == "auto" \
         else int(args.tile)
     load_before = os.getloadavg()[0]
+    started = datetime.datetime.now().isoformat(timespec="minutes")
     rows = run(args)
     targets = check_targets(rows)
-    meta = {"date": datetime.datetime.now().isoformat(timespec="minutes"),
+    meta = {"date": f"{started} to {datetime.datetime.now().isoformat(timespec='minutes')}",
             "machine": f"{os.cpu_count()}-core CPU, no GPU",
             "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
             "seed": args.seed, "max_images": args.max_images or "all",

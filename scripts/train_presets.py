@@ -189,6 +189,17 @@ def held_out_psnr(model, run: Path, val_dir: Path) -> float:
     return float(validate(make_predictor(model, 0), pairs, cfg["task"])[0])
 
 
+def earlier_training(previous: dict, record: dict) -> dict | None:
+    """The training before this record's state: kept when the state is the one the shipped
+    preset came from; the shipped preset's whole history when a new state started from it."""
+    if previous.get("state") == record["state"]:
+        return previous.get("earlier_training")
+    if not record.get("init_from"):
+        return None
+    before = previous.get("earlier_training") or {}
+    return {k: (previous.get(k) or 0) + (before.get(k) or 0) for k in ("steps", "wall_time_s")}
+
+
 def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) -> None:
     """Write each preset's best weights and training record into the registry, when they
     beat the shipped weights on the same held-out crops."""
@@ -231,9 +242,7 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
                          f"last {n_val} images by name (held out)")
         t["held_out_psnr_vs_previous"] = [round(new, 3), None if old == float("-inf")
                                           else round(old, 3)]
-        t["earlier_training"] = previous.get("earlier_training") or (
-            {k: previous.get(k) for k in ("steps", "batch_size", "patch_size", "wall_time_s")}
-            if t["init_from"] else None)
+        t["earlier_training"] = earlier_training(previous, t)
         print(f"[{name}] shipped step {t['best_step']}: {new:.3f} dB on the held-out crops "
               f"(shipped before: {old:.3f} dB)")
     tmp = REGISTRY.with_suffix(".json.tmp")

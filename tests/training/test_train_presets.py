@@ -31,6 +31,16 @@ def folder(tmp_path):
     return src
 
 
+def test_earlier_training_kept_for_the_same_state_summed_for_a_new_one(tp):
+    previous = {"state": "s/a", "steps": 30, "wall_time_s": 3.0,
+                "earlier_training": {"steps": 100, "wall_time_s": 10.0}}
+    assert tp.earlier_training(previous, {"state": "s/a", "init_from": "preset:a"}) == \
+        {"steps": 100, "wall_time_s": 10.0}
+    assert tp.earlier_training(previous, {"state": "s/b", "init_from": "preset:a"}) == \
+        {"steps": 130, "wall_time_s": 13.0}
+    assert tp.earlier_training(previous, {"state": "s/b", "init_from": None}) is None
+
+
 def test_split_holds_out_the_last_images_as_centre_crops(tp, folder, tmp_path):
     train, val = tp.split_folder(folder, tmp_path / "work", 2)
     assert sorted(p.name for p in train.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
@@ -87,8 +97,9 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     assert t["steps"] == 4 and t["machine"] == "test CPU" and t["state"] == "state/sr_x4_small"
     assert t["train_data"] == "data/train/CBSD432: the first 4 images by name"
     assert t["val_data"].endswith("crops of the last 2 images by name (held out)")
-    assert t["earlier_training"]["steps"] == registry["sr_x4_small"]["training"]["steps"]
-    earlier = registry["sr_x4_small"]["training"]["steps"]
+    shipped = registry["sr_x4_small"]["training"]  # a new state that started from the preset
+    earlier = shipped["steps"] + ((shipped.get("earlier_training") or {}).get("steps") or 0)
+    assert t["earlier_training"]["steps"] == earlier
     row = next(line for line in tp.report(json.loads(reg.read_text())).splitlines()
                if line.startswith("| `sr_x4_small`"))
     assert f"| 4 + {earlier:,} |" in row and row.endswith(f"dB ({entry['training']['best_step']}) |")
