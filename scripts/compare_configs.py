@@ -13,7 +13,6 @@ curves are printed and written to ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -22,12 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_presets import PRESETS, RECIPE, REGISTRY, ROOT, split_folder
+from train_presets import PRESETS, RECIPE, REGISTRY, ROOT, recipe_config, split_folder
 
 
 def compare(name: str, variants: list[dict], steps: int, work: Path, train_root: Path,
             n_val: int, batch: int) -> list[dict]:
-    from rnan_keras.training.config import TrainConfig
+    from make_presets import read_curve
+
     from rnan_keras.training.trainer import train
 
     entry = json.loads(REGISTRY.read_text())[name]
@@ -36,19 +36,12 @@ def compare(name: str, variants: list[dict], steps: int, work: Path, train_root:
     results = []
     for i, overrides in enumerate(variants):
         out = work / f"variant_{i}"
-        config = TrainConfig(
-            task=entry["variant"], train_dir=str(train_dir), val_dir=str(val_dir), out=str(out),
-            model={**entry["config"], **overrides}, steps=steps,
-            patch_size=entry["training"]["patch_size"], batch_size=batch, lr=RECIPE["lr"],
-            lr_decay_steps=RECIPE["lr_decay_steps"], loss=RECIPE["loss"],
-            sigma=entry["degradation"].get("sigma"), quality=entry["degradation"].get("quality"),
-            ckpt_every=every, log_every=every, keep_checkpoints=1, tensorboard=False,
-            jit_compile=False)
+        config = recipe_config(entry, {**entry["config"], **overrides}, train_dir, val_dir,
+                               out, steps=steps, batch=batch, every=every)
         start = time.monotonic()
         summary = train(config)
-        with open(out / "logs" / "train.csv") as fh:
-            curve = [[int(r["step"]), round(float(r["val_psnr"]), 3)]
-                     for r in csv.DictReader(fh) if r.get("val_psnr")]
+        curve = [[int(r["step"]), round(r["val_psnr"], 3)]
+                 for r in read_curve(out) if r.get("val_psnr") is not None]
         results.append({"overrides": overrides, "parameters": summary["parameters"],
                         "wall_time_s": round(time.monotonic() - start, 1),
                         "val_psnr_curve": curve})

@@ -31,7 +31,8 @@ DESCRIPTIONS = {
 }
 
 
-def _read_curve(run: Path) -> list[dict]:
+def read_curve(run: Path) -> list[dict]:
+    """Rows of ``run/logs/train.csv`` as floats (None where a value is empty)."""
     path = run / "logs" / "train.csv"
     rows = []
     with open(path) as fh:
@@ -47,7 +48,7 @@ def make_preset(name: str, run: Path, registry: dict, weights_dir: Path) -> dict
 
     cfg = json.loads((run / "config.json").read_text())
     model = keras.models.load_model(run / "best.keras", safe_mode=True, compile=False)
-    curve = _read_curve(run)
+    curve = read_curve(run)
     vals = [r for r in curve if r.get("val_psnr") is not None]
     best = max(vals, key=lambda r: r["val_psnr"]) if vals else None
     weights = weights_dir / f"{name}.weights.h5"

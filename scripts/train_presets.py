@@ -31,7 +31,6 @@ wall time, device, validation curve) into the registry via ``scripts/make_preset
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -99,16 +98,16 @@ def split_folder(src: Path, work: Path, n_val: int) -> tuple[Path, Path]:
 
 def seconds_per_step(run: Path) -> float | None:
     """Step time of the last logged interval of ``run`` (None before two log rows)."""
-    path = run / "logs" / "train.csv"
-    if not path.is_file():
+    from make_presets import read_curve
+
+    if not (run / "logs" / "train.csv").is_file():
         return None
-    with open(path) as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("wall_time_s")]
+    rows = [r for r in read_curve(run) if r.get("wall_time_s") is not None]
     if len(rows) < 2:
         return None
     a, b = rows[-2], rows[-1]
-    steps = float(b["step"]) - float(a["step"])
-    return (float(b["wall_time_s"]) - float(a["wall_time_s"])) / steps if steps > 0 else None
+    steps = b["step"] - a["step"]
+    return (b["wall_time_s"] - a["wall_time_s"]) / steps if steps > 0 else None
 
 
 def current_step(run: Path) -> int:
@@ -120,25 +119,34 @@ def current_step(run: Path) -> int:
 
 def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: bool,
                 steps: int, gpu_batch: int):
-    from rnan_keras.training.config import TrainConfig, load_config_file
+    from rnan_keras.training.config import load_config_file
 
     _, overrides, start = PRESETS[name]
     resumed = (run / "config.json").is_file() and current_step(run) > 0
     # a resumed run keeps its own architecture and dtype (the registry may have gained keys)
     stored = load_config_file(run / "config.json") if resumed else None
-    model = stored["model"] if stored else {**entry["config"], **overrides}
-    mixed = stored["mixed_precision"] if stored else gpu
+    return recipe_config(
+        entry, stored["model"] if stored else {**entry["config"], **overrides}, train, val,
+        run, steps=steps, batch=gpu_batch if gpu else RECIPE["cpu_batch"],
+        every=RECIPE["ckpt_every"],
+        mixed=bool(stored["mixed_precision"] if stored else gpu), jit=gpu,
+        init_preset=None if resumed else start)
+
+
+def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *, steps: int,
+                  batch: int, every: int, mixed: bool = False, jit: bool = False,
+                  init_preset: str | None = None):
+    """The TrainConfig of ``RECIPE`` for a registry entry and a model config."""
+    from rnan_keras.training.config import TrainConfig
+
     deg = entry["degradation"]
     return TrainConfig(
-        task=entry["variant"], train_dir=str(train), val_dir=str(val), out=str(run),
-        model=model, steps=steps,
-        patch_size=entry["training"]["patch_size"],
-        batch_size=gpu_batch if gpu else RECIPE["cpu_batch"],
-        lr=RECIPE["lr"], lr_decay_steps=RECIPE["lr_decay_steps"], loss=RECIPE["loss"],
-        sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
-        ckpt_every=RECIPE["ckpt_every"], keep_checkpoints=1, log_every=RECIPE["ckpt_every"],
-        tensorboard=False, mixed_precision=bool(mixed), jit_compile=gpu,
-        init_preset=None if resumed else start,
+        task=entry["variant"], train_dir=str(train), val_dir=str(val), out=str(out),
+        model=model, steps=steps, patch_size=entry["training"]["patch_size"],
+        batch_size=batch, lr=RECIPE["lr"], lr_decay_steps=RECIPE["lr_decay_steps"],
+        loss=RECIPE["loss"], sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
+        ckpt_every=every, keep_checkpoints=1, log_every=every, tensorboard=False,
+        mixed_precision=mixed, jit_compile=jit, init_preset=init_preset,
     )
 
 
