@@ -38,17 +38,31 @@ def test_rows_are_evaluate_numbers_and_targets_are_checked(pr, root, tmp_path):
                     "--markdown", str(tmp_path / "r.md")]) == 0
     data = json.loads(out.read_text())
     rows = {r["method"]: r for r in data["rows"]}
-    assert set(rows) == {"RNAN sr_x2_small", "bicubic"}
-    direct, _ = evaluate(rnan_keras.load_preset("sr_x2_small"), "sr_x2", root / "Set5" / "HR",
-                         tile=None)
+    # SR is in the default --ensemble tasks: the preset also gets an RNAN+ (x8) row
+    assert list(rows) == ["RNAN sr_x2_small", "RNAN+ sr_x2_small", "bicubic"]
+    model = rnan_keras.load_preset("sr_x2_small")
+    direct, _ = evaluate(model, "sr_x2", root / "Set5" / "HR", tile=None)
+    plus, _ = evaluate(model, "sr_x2", root / "Set5" / "HR", tile=None, ensemble=True)
     assert rows["RNAN sr_x2_small"]["psnr"] == round(direct.mean()["psnr"], 3)
+    assert rows["RNAN+ sr_x2_small"]["psnr"] == round(plus.mean()["psnr"], 3)
+    assert rows["RNAN+ sr_x2_small"]["psnr"] != rows["RNAN sr_x2_small"]["psnr"]
     assert rows["bicubic"]["psnr"] == round(direct.mean()["baseline_psnr"], 3)
     assert rows["bicubic"]["n_images"] == 3 and rows["bicubic"]["images_note"] == "all"
-    (target,) = data["targets"]
-    margin = rows["RNAN sr_x2_small"]["psnr"] - rows["bicubic"]["psnr"]
-    assert target["margin"] == round(margin, 3)
-    assert target["met"] == (margin >= pr.TARGETS["sr_x2"][1][None])
-    assert "| sr_x2 | Set5 |" in (tmp_path / "r.md").read_text()
+    targets = {t["method"]: t for t in data["targets"]}
+    assert set(targets) == {"RNAN sr_x2_small", "RNAN+ sr_x2_small"}
+    for method, target in targets.items():
+        margin = rows[method]["psnr"] - rows["bicubic"]["psnr"]
+        assert target["margin"] == round(margin, 3)
+        assert target["met"] == (margin >= pr.TARGETS["sr_x2"][1][None])
+    assert "| sr_x2 | Set5 |  | RNAN+ sr_x2_small |" in (tmp_path / "r.md").read_text()
+
+
+def test_no_ensemble_rows_when_switched_off(pr, root, tmp_path):
+    out = tmp_path / "r.json"
+    pr.main(["--data-root", str(root), "--tile", "none", "--ensemble", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert [r["method"] for r in data["rows"]] == ["RNAN sr_x2_small", "bicubic"]
+    assert [t["method"] for t in data["targets"]] == ["RNAN sr_x2_small"]
 
 
 def test_a_slow_method_caps_every_method_of_the_set(pr, root, tmp_path):
@@ -56,4 +70,5 @@ def test_a_slow_method_caps_every_method_of_the_set(pr, root, tmp_path):
     pr.main(["--data-root", str(root), "--tile", "none", "--slow-seconds", "0",
              "--slow-cap", "2", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["n_images"], r["images_note"]) for r in rows] == [(2, "first 2")] * 2
+    # the RNAN+ row never sets the cap but is measured on the same first images
+    assert [(r["n_images"], r["images_note"]) for r in rows] == [(2, "first 2")] * 3
