@@ -12,8 +12,9 @@ Public API (imported lazily, so ``import rnan_keras`` stays cheap):
 
 Every model takes and returns NHWC float32 images on the 0-255 scale.
 
-Importing the package registers every Keras layer and the ``RNAN`` model class with Keras
-serialisation, so ``keras.models.load_model("model.keras")`` works after ``import rnan_keras``.
+Importing the package registers every Keras layer, the ``RNAN`` model class and the training
+PSNR metric with Keras serialisation, so ``keras.models.load_model("model.keras")`` works after
+``import rnan_keras``, for the ``.keras`` files that ``rnan train`` writes too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib
 from typing import Any
 
 from rnan_keras import layers as _layers  # noqa: F401 -- registers serialisable layers
+from rnan_keras.metrics import keras_metrics as _metrics  # noqa: F401 -- the training metric
 from rnan_keras.models import rnan as _rnan  # noqa: F401 -- registers the RNAN model class
 from rnan_keras.version import __version__
 

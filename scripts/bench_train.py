@@ -34,8 +34,9 @@ def bench(variant: str, overrides: dict, batch: int, patch: int, steps: int, war
     import numpy as np
 
     from rnan_keras import build_model
+    from rnan_keras.metrics.keras_metrics import psnr_metric
     from rnan_keras.training.config import TrainConfig
-    from rnan_keras.training.trainer import make_loss, make_optimizer, psnr_metric
+    from rnan_keras.training.trainer import make_loss, make_optimizer
 
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     model = build_model(variant, **overrides)

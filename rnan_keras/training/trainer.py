@@ -35,24 +35,13 @@ from rnan_keras.errors import (
     ImageReadError,
     TrainingDivergedError,
 )
+from rnan_keras.metrics.keras_metrics import psnr_metric
 from rnan_keras.training import callbacks as cb
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
 from rnan_keras.training.schedules import paper_schedule
 from rnan_keras.training.strategy import is_chief, make_strategy
 from rnan_keras.training.validation import load_eval_pairs, make_predictor
-
-
-@keras.saving.register_keras_serializable(package="rnan_keras", name="psnr_metric")
-def psnr_metric(y_true, y_pred):
-    """Per-batch PSNR (dB) on the 0-255 scale, averaged over images (training metric)."""
-    y_true = keras.ops.cast(y_true, "float32")
-    y_pred = keras.ops.cast(y_pred, "float32")
-    mse = keras.ops.mean(keras.ops.square(y_true - y_pred), axis=(1, 2, 3))
-    return 10.0 * keras.ops.log(255.0**2 / keras.ops.maximum(mse, 1e-10)) / math.log(10.0)
-
-
-psnr_metric.__name__ = "psnr"
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -75,6 +78,15 @@ def test_pipeline_validation_best_model_and_tensorboard(tiny_config, val_dir):
     for ev in tf.compat.v1.train.summary_iterator(str(events[0])):
         tags |= {v.tag for v in ev.summary.value}
     assert {"val/psnr", "val/degraded_restored_clean", "train/loss", "train/lr"} <= tags
+    # A run's .keras file loads with plain Keras after only `import rnan_keras`: the package,
+    # not just the trainer, registers the PSNR metric the model was compiled with.
+    code = ("import sys, keras, rnan_keras; "
+            "print(keras.models.load_model(sys.argv[1]).count_params())")
+    res = subprocess.run([sys.executable, "-c", code, str(run / "best.keras")],
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert int(res.stdout.split()[-1]) == summary["parameters"]
 
 
 def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_config):
