@@ -41,16 +41,24 @@ def read_curve(run: Path) -> list[dict]:
     return rows
 
 
-def make_preset(name: str, run: Path, registry: dict, weights_dir: Path) -> dict:
+def make_preset(name: str, run: Path, registry: dict, weights_dir: Path, model=None,
+                step: int | None = None) -> dict:
+    """Write ``name``'s weights and registry entry from ``run``: its ``best.keras`` by
+    default, or ``model`` holding the weights of training step ``step``."""
     import keras
 
     from rnan_keras.presets.registry import sha256_file
 
     cfg = json.loads((run / "config.json").read_text())
-    model = keras.models.load_model(run / "best.keras", safe_mode=True, compile=False)
+    if model is None:
+        model = keras.models.load_model(run / "best.keras", safe_mode=True, compile=False)
     curve = read_curve(run)
     vals = [r for r in curve if r.get("val_psnr") is not None]
-    best = max(vals, key=lambda r: r["val_psnr"]) if vals else None
+    if step is not None:
+        vals_at = [r for r in vals if int(r["step"]) == step]
+        best = vals_at[0] if vals_at else {"step": step, "val_psnr": None}
+    else:
+        best = max(vals, key=lambda r: r["val_psnr"]) if vals else None
     weights = weights_dir / f"{name}.weights.h5"
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".weights.h5", dir=weights_dir)
     os.close(fd)
@@ -79,7 +87,8 @@ def make_preset(name: str, run: Path, registry: dict, weights_dir: Path) -> dict
             "steps": int(curve[-1]["step"]) if curve else 0,
             "wall_time_s": curve[-1].get("wall_time_s") if curve else None,
             "best_step": int(best["step"]) if best else None,
-            "best_val_psnr": round(best["val_psnr"], 3) if best else None,
+            "best_val_psnr": round(best["val_psnr"], 3)
+            if best and best["val_psnr"] is not None else None,
             "val_psnr_curve": [[int(r["step"]), round(r["val_psnr"], 3)] for r in vals],
             "machine": "2-core CPU (no GPU), shared with other jobs",
         },

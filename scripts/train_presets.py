@@ -208,10 +208,32 @@ def earlier_training(previous: dict, record: dict) -> dict | None:
     return {k: (previous.get(k) or 0) + (before.get(k) or 0) for k in ("steps", "wall_time_s")}
 
 
+def shipping_candidate(run: Path) -> tuple[object, int | None, str]:
+    """The weights ``ship`` offers for ``run``: ``(model, step, source)``.
+
+    ``best.keras`` (best held-out PSNR of the run) when this machine has it; it is not
+    committed, so on a fresh checkout the latest committed checkpoint stands in for it.
+    ``step`` is None for ``best.keras`` (its record takes the curve's best step)."""
+    import keras
+
+    from rnan_keras import build_model
+    from rnan_keras.training.checkpoint import CheckpointManager
+
+    if (run / "best.keras").is_file():
+        return keras.models.load_model(run / "best.keras", compile=False), None, "best.keras"
+    ckpts = CheckpointManager(run / "checkpoints").list()
+    if not ckpts or not (run / "config.json").is_file():
+        return None, None, ""
+    step, path = ckpts[0]
+    cfg = json.loads((run / "config.json").read_text())
+    model = build_model(cfg["task"], **cfg["model"])
+    model.set_weights(CheckpointManager.load(path).model_weights)
+    return model, int(step), f"checkpoint {path.name} (best.keras not on this machine)"
+
+
 def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) -> None:
     """Write each preset's best weights and training record into the registry, when they
     beat the shipped weights on the same held-out crops."""
-    import keras
     from make_presets import make_preset
 
     import rnan_keras
@@ -220,10 +242,10 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
     weights_dir = REGISTRY.parent / "weights"
     for name in names:
         run = state / name
-        if not (run / "best.keras").is_file():
-            print(f"[{name}] nothing to ship (no best.keras: no improvement in this run)")
+        best, step, source = shipping_candidate(run)
+        if best is None:
+            print(f"[{name}] nothing to ship (no best.keras and no checkpoint in {run})")
             continue
-        best = keras.models.load_model(run / "best.keras", compile=False)
         new = held_out_psnr(best, run, val_dirs[name])
         old = held_out_psnr(rnan_keras.load_preset(name), run, val_dirs[name]) \
             if name in registry else float("-inf")
@@ -232,8 +254,9 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
                   f"the new best {new:.3f} dB")
             continue
         previous = registry.get(name, {}).get("training", {})
-        entry = make_preset(name, run, registry, weights_dir)
+        entry = make_preset(name, run, registry, weights_dir, best, step)
         t = entry["training"]
+        t["weights_from"] = source
         sessions = (json.loads((run / "sessions.json").read_text())
                     if (run / "sessions.json").is_file() else [])
         t["machine"] = "; ".join(dict.fromkeys(x["device"] for x in sessions)) or device
@@ -268,7 +291,8 @@ def report(registry: dict) -> str:
         steps = f"{t['steps']:,}" + (f" + {earlier['steps']:,}" if earlier.get("steps") else "")
         wall = (t.get("wall_time_s") or 0) + (earlier.get("wall_time_s") or 0)
         lines.append(f"| `{name}` | {entry['description']} | {entry['param_count']:,} | {steps} "
-                     f"| {wall / 60:.0f} min | {t['best_val_psnr']:.2f} dB ({t['best_step']}) |")
+                     f"| {wall / 60:.0f} min | {t['best_val_psnr'] or float('nan'):.2f} dB "
+                     f"({t['best_step']}) |")
     return "\n".join(lines) + "\n"
 
 

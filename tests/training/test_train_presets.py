@@ -106,3 +106,24 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     from rnan_keras.presets.registry import sha256_file
 
     assert entry["sha256"] == sha256_file(reg.parent / "weights" / entry["weights"])
+
+    # a fresh checkout has no best.keras (not committed): the latest checkpoint is offered
+    (run / "best.keras").unlink()
+    monkeypatch.undo()  # the real load_model again; REGISTRY etc. are set anew below
+    monkeypatch.setattr(tp, "REGISTRY", reg)
+    monkeypatch.setattr(tp, "ROOT", tmp_path)
+    scores = iter([33.0, 32.0])  # the candidate first, then the shipped preset
+    monkeypatch.setattr(tp, "held_out_psnr", lambda model, *a: next(scores))
+    tp.ship(["sr_x4_small"], tmp_path / "state", "the shipping CPU", {"sr_x4_small": data[1]})
+    entry = json.loads(reg.read_text())["sr_x4_small"]
+    t = entry["training"]
+    assert t["weights_from"].startswith("checkpoint ckpt-00000004.npz")
+    assert t["best_step"] == 4 and t["held_out_psnr_vs_previous"] == [33.0, 32.0]
+    from rnan_keras import build_model
+    from rnan_keras.training.checkpoint import CheckpointManager
+
+    shipped = build_model("sr_x4", **json.loads((run / "config.json").read_text())["model"])
+    shipped.load_weights(reg.parent / "weights" / entry["weights"])
+    ckpt = CheckpointManager.load(run / "checkpoints" / "ckpt-00000004.npz")
+    for a, b in zip(shipped.get_weights(), ckpt.model_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
