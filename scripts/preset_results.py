@@ -136,7 +136,7 @@ def _measure(model, task, folder, level, args, fn=None, cap=None, ensemble=False
     limit = cap if cap is not None else (args.max_images or None)
     result, _ = evaluate(model, task, folder, seed=args.seed, tile=args.tile,
                          max_images=limit, restore_fn=fn, on_image=check, ensemble=ensemble,
-                         **kw)
+                         with_baseline=fn is None and not ensemble, **kw)
     return result
 
 

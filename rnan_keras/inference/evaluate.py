@@ -67,14 +67,15 @@ def baseline(task: str, degraded: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ImageResult:
-    """Metrics of one image; ``None`` where SSIM is undefined (image under 11x11)."""
+    """Metrics of one image; ``None`` where SSIM is undefined (image under 11x11) and, for
+    the baseline, where it was not measured (``evaluate(..., with_baseline=False)``)."""
 
     name: str
     height: int
     width: int
     psnr: float
     ssim: float | None
-    baseline_psnr: float
+    baseline_psnr: float | None
     baseline_ssim: float | None
     seconds: float
 
@@ -181,6 +182,7 @@ def evaluate(
     progress: bool | None = None,
     on_image: Callable[[ImageResult], None] | None = None,
     restore_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    with_baseline: bool = True,
 ) -> tuple[EvalResult, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
     """Degrade the clean images in ``data``, restore them with ``model`` and measure.
 
@@ -199,6 +201,9 @@ def evaluate(
         restore_fn: restore each degraded ``(H, W, C)`` float32 0-255 image with this
             function instead of ``model`` (a classical method measured under the same
             protocol on the same inputs; ``model`` may then be None).
+        with_baseline: also measure the baseline (the degraded input, bicubic for SR);
+            False leaves ``baseline_psnr`` / ``baseline_ssim`` None (a caller measuring
+            several methods on the same inputs needs it once).
 
     Returns:
         ``(result, kept)``.
@@ -250,7 +255,8 @@ def evaluate(
         seconds = time.time() - start
         out = quantize(restored)
         p, s = _metrics(out, clean, crop, y)
-        bp, bs = _metrics(quantize(baseline(task, degraded)), clean, crop, y)
+        bp, bs = (_metrics(quantize(baseline(task, degraded)), clean, crop, y)
+                  if with_baseline else (None, None))
         record = ImageResult(name, clean.shape[0], clean.shape[1], p, s, bp, bs, seconds)
         result.images.append(record)
         if on_image is not None:

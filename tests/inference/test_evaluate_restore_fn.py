@@ -45,3 +45,15 @@ def test_same_numbers_as_the_model_path(images):
     worse, _ = evaluate(None, "dn_rgb", images, sigma=15, tile=None,
                         restore_fn=lambda x: x + 10.0)
     assert worse.mean()["psnr"] != direct.mean()["psnr"]
+
+
+def test_without_baseline_only_the_baseline_is_missing(images):
+    fn = lambda x: x + 3.0
+    full, _ = evaluate(None, "dn_rgb", images, sigma=25, restore_fn=fn, tile=None)
+    bare, _ = evaluate(None, "dn_rgb", images, sigma=25, restore_fn=fn, tile=None,
+                       with_baseline=False)
+    assert [r.psnr for r in bare.images] == [r.psnr for r in full.images]
+    assert all(r.baseline_psnr is not None for r in full.images)
+    assert [(r.baseline_psnr, r.baseline_ssim) for r in bare.images] == [(None, None)] * 2
+    assert bare.mean()["baseline_psnr"] is None
+    assert "| - | - |" in bare.to_markdown()
