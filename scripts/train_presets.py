@@ -166,7 +166,7 @@ def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], second
     t0 = time.monotonic()
     summary = train(make_config(name, entry, run, *data, gpu, step + n, gpu_batch))
     spent = time.monotonic() - t0
-    if per_step is None and seconds - spent > 60:
+    if per_step is None and seconds - spent > 60 and summary["status"] != "stopped":
         per_step = seconds_per_step(run) or spent / n
         n = math.floor((seconds - spent) / per_step / every) * every
         if n > 0:
@@ -360,8 +360,14 @@ def main(argv: list[str] | None = None) -> int:
             turns_left = (args.rounds - r) * len(names) - i
             if left < 60:
                 break
-            train_for(name, registry[name], args.state_dir / name,
-                      splits[PRESETS[name][0]], left / turns_left, gpu, args.gpu_batch, device)
+            summary = train_for(name, registry[name], args.state_dir / name,
+                                splits[PRESETS[name][0]], left / turns_left, gpu,
+                                args.gpu_batch, device)
+            if summary["status"] == "stopped":  # SIGTERM / Ctrl-C: no further turns
+                print(f"[{name}] stopped by {summary['stopped_by']} at step {summary['steps']}",
+                      flush=True)
+                deadline = time.monotonic()
+                break
     if args.ship:
         ship(names, args.state_dir, device, {n: splits[PRESETS[n][0]][1] for n in names})
     return 0

@@ -24,6 +24,8 @@ The run folder (--out) receives config.json, checkpoints/ (atomic, last 2 kept),
 logs/train.csv, logs/tensorboard/, best.keras (best validation PSNR), model.keras and
 summary.json. Rerunning the same command resumes from the newest good checkpoint with the
 same optimizer state and learning rate (a corrupt newest checkpoint is skipped).
+Ctrl-C or SIGTERM stops after the current step and writes the checkpoint, model and
+summary ("status": "stopped"; exit code 130 / 143); a second one interrupts at once.
 """
 
 EPILOG = """\
@@ -171,5 +173,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from rnan_keras.training.trainer import train
 
-    train(config)
+    summary = train(config)
+    if summary.get("stopped_by"):  # a graceful stop: 128 + signal number, as the shell does
+        import signal
+
+        return 128 + int(getattr(signal, summary["stopped_by"]))
     return 0

@@ -1,8 +1,8 @@
 """Keras callbacks of a training run. They share one :class:`RunState` (the global step,
 which survives resumes, unlike Keras' per-``fit`` batch index) and are added in this order:
 
-``StepCounter`` -> ``NaNGuard`` -> ``PeriodicValidation`` -> ``ScalarLogger`` ->
-``ProgressReporter`` -> ``PeriodicCheckpoint``.
+``StepCounter`` -> ``StopOnSignal`` -> ``NaNGuard`` -> ``PeriodicValidation`` ->
+``ScalarLogger`` -> ``ProgressReporter`` -> ``PeriodicCheckpoint``.
 
 One Keras epoch is one checkpoint interval (``steps_per_epoch = ckpt_every``); checkpoints
 and validation are keyed to the global step, so they stay on multiples of their interval
@@ -15,7 +15,9 @@ import csv
 import io
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ class RunState:
     last_val_psnr: float | None = None
     last_val_step: int | None = None
     diverged_at: int | None = None
+    stopped_by: str | None = None
     last_logs: dict[str, float] = field(default_factory=dict)
     start_step: int = 0
 
@@ -84,6 +87,51 @@ class StepCounter(keras.callbacks.Callback):
         self.state.last_logs = _floats(logs)
         if self.state.step >= self.state.total_steps:
             self.model.stop_training = True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGTERM or SIGINT (Ctrl-C) ends the run cleanly: the step in flight finishes, ``fit``
+    stops, and the trainer writes its usual end of run (checkpoint at that step, model,
+    ``summary.json`` with ``"status": "stopped"``), so the run resumes from that step. A
+    second signal interrupts at once (``KeyboardInterrupt``; the last periodic checkpoint
+    stays valid). Handlers are installed only in the main thread, and restored when
+    ``fit`` ends."""
+
+    SIGNALS = ("SIGTERM", "SIGINT")
+
+    def __init__(self, state: RunState, stream=None):
+        super().__init__()
+        self.state = state
+        self.stream = stream or sys.stderr
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.state.stopped_by is not None:
+            self._restore()
+            raise KeyboardInterrupt(f"second {name}: interrupted without a final checkpoint")
+        self.state.stopped_by = name
+        print(f"\n{name}: stopping after this step (checkpoint, model and summary are "
+              "written; send it again to interrupt at once)", file=self.stream, flush=True)
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in self.SIGNALS:
+            sig = getattr(signal, name)
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.state.stopped_by is not None:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self._restore()
 
 
 class NaNGuard(keras.callbacks.TerminateOnNaN):

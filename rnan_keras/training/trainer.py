@@ -256,7 +256,9 @@ def train(config: TrainConfig, *, train_dataset: tf.data.Dataset | None = None,
     float32 0-255, or a :func:`~rnan_keras.data.pipeline.make_dataset` dataset made with
     ``degrade="device"``, whose ``degrade_fn`` then runs in the train step); the folder
     pipeline degrades where :func:`resolve_degrade` says. ``stream`` receives progress
-    output (default stdout). Raises
+    output (default stdout). SIGTERM / SIGINT stop the run after the current step with the
+    usual end-of-run checkpoint, model and summary (``"status": "stopped"``, see
+    :class:`~rnan_keras.training.callbacks.StopOnSignal`). Raises
     :class:`TrainingDivergedError` if the loss becomes NaN/inf (checkpoints stay valid).
     """
     config = resolve_start_point(config).validate()
@@ -333,7 +335,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
     checkpointer = cb.PeriodicCheckpoint(
         state, manager, csv_path, {"init_from": init_from, "task": config.task},
         config.ckpt_every, chief)
-    callbacks = [cb.StepCounter(state), nan_guard, validation,
+    callbacks = [cb.StepCounter(state), cb.StopOnSignal(state), nan_guard, validation,
                  cb.ScalarLogger(state, writer, config.log_every),
                  cb.ProgressReporter(state, config.log_every, stream=stream), checkpointer]
 
@@ -382,7 +384,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
             with strategy.scope():
                 _compile(model, optimizer, config, jit=False)
             fit()
-        if state.diverged_at is None and state.step < config.steps:
+        if state.diverged_at is None and state.stopped_by is None and state.step < config.steps:
             # The data ran out: every image failed to decode (the header checks passed).
             why = f": {stats.skipped[0][1]}" if stats is not None and stats.skipped else ""
             raise ImageReadError(
@@ -392,7 +394,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
 
     n_params = int(sum(np.prod(w.shape) for w in model.weights))
     summary: dict[str, Any] = {
-        "status": "complete",
+        "status": "complete" if state.stopped_by is None else "stopped",
+        "stopped_by": state.stopped_by,
         "task": config.task,
         "steps": state.step,
         "optimizer_iterations": cb.optimizer_iterations(optimizer),
@@ -441,7 +444,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         _write_summary(out, summary)
         if writer is not None:
             writer.close()
-    print(f"done: {state.step} steps in {summary['wall_time_s']:.1f}s; model {out/'model.keras'}"
+    print(("stopped" if state.stopped_by else "done") + f": {state.step} steps in {summary['wall_time_s']:.1f}s; model {out/'model.keras'}"
           + (f"; best val PSNR {state.best_val_psnr:.2f} dB at step {state.best_step}"
              if state.best_val_psnr is not None else ""), file=stream, flush=True)
     return summary

@@ -61,6 +61,15 @@ def test_errors_are_clear(tmp_path):
                                           "--out", "o"))
 
 
+def test_a_stopped_run_exits_like_the_signal(tmp_path, monkeypatch):
+    from rnan_keras.training import trainer
+
+    args = _parse("dn_rgb", "--train-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    for stopped_by, code in ((None, 0), ("SIGTERM", 143), ("SIGINT", 130)):
+        monkeypatch.setattr(trainer, "train", lambda config, s=stopped_by: {"stopped_by": s})
+        assert train_cli.run(args) == code
+
+
 def test_script_runs_and_reports_errors(tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "dn_rgb",
                           "--train-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],

@@ -127,3 +127,19 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     ckpt = CheckpointManager.load(run / "checkpoints" / "ckpt-00000004.npz")
     for a, b in zip(shipped.get_weights(), ckpt.model_weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_stopped_turn_ends_the_run(tp, folder, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_train_for(name, *args):
+        calls.append(name)
+        return {"status": "stopped", "stopped_by": "SIGTERM", "steps": 6}
+
+    monkeypatch.setattr(tp, "train_for", fake_train_for)
+    assert tp.main(["--presets", "sr_x2_small,sr_x3_small", "--budget-minutes", "30",
+                    "--rounds", "2", "--train-root", str(tmp_path), "--val-images", "2",
+                    "--state-dir", str(tmp_path / "state"),
+                    "--work-dir", str(tmp_path / "work")]) == 0
+    assert calls == ["sr_x2_small"]  # neither the next preset nor the next round
+    assert "[sr_x2_small] stopped by SIGTERM at step 6" in capsys.readouterr().out

@@ -138,6 +138,54 @@ def test_nan_stops_cleanly(tiny_config, capsys):
     assert not (run / "model.keras").exists()
 
 
+def test_sigterm_stops_after_the_step_with_a_resumable_checkpoint(tiny_config, monkeypatch,
+                                                                  capsys):
+    import signal
+
+    from rnan_keras.training import callbacks as cb
+
+    counted = cb.StepCounter.on_train_batch_end
+
+    def count_and_signal(self, batch, logs=None):
+        counted(self, batch, logs)
+        if self.state.step == 7:  # as `kill PID` would, in the middle of an interval
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cb.StepCounter, "on_train_batch_end", count_and_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    cfg = tiny_config(steps=20, ckpt_every=5)
+    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert "SIGTERM: stopping after this step" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+    run = Path(cfg.out)
+    assert summary["status"] == "stopped" and summary["stopped_by"] == "SIGTERM"
+    assert summary["steps"] == 7 and summary["optimizer_iterations"] == 7
+    assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+    assert CheckpointManager(run / "checkpoints").list()[0][0] == 7  # newest first
+    assert [int(r["step"]) for r in _csv(run)] == [5, 7]
+    assert (run / "model.keras").is_file()
+    monkeypatch.setattr(cb.StepCounter, "on_train_batch_end", counted)
+    resumed = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    assert resumed["status"] == "complete" and resumed["stopped_by"] is None
+    assert resumed["resumed_from_step"] == 7 and resumed["optimizer_iterations"] == 20
+    assert [int(r["step"]) for r in _csv(run)] == [5, 7, 10, 15, 20]
+
+
+def test_a_second_signal_interrupts_at_once():
+    import signal
+
+    from rnan_keras.training import callbacks as cb
+
+    before = signal.getsignal(signal.SIGINT)
+    stop = cb.StopOnSignal(cb.RunState(step=0, total_steps=10), stream=io.StringIO())
+    stop.on_train_begin()
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.state.stopped_by == "SIGINT"
+    with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_mixed_precision_keeps_float32_outputs(tiny_config):
     cfg = tiny_config(steps=4, ckpt_every=2, mixed_precision=True)
     summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
