@@ -177,5 +177,5 @@ def run(args: argparse.Namespace) -> int:
     if summary.get("stopped_by"):  # a graceful stop: 128 + signal number, as the shell does
         import signal
 
-        return 128 + int(getattr(signal, summary["stopped_by"]))
+        return 128 + signal.Signals[summary["stopped_by"]].value
     return 0

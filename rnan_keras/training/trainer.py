@@ -444,7 +444,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
         _write_summary(out, summary)
         if writer is not None:
             writer.close()
-    print(("stopped" if state.stopped_by else "done") + f": {state.step} steps in {summary['wall_time_s']:.1f}s; model {out/'model.keras'}"
+    ended = "stopped" if state.stopped_by else "done"
+    print(f"{ended}: {state.step} steps in {summary['wall_time_s']:.1f}s; model {out/'model.keras'}"
           + (f"; best val PSNR {state.best_val_psnr:.2f} dB at step {state.best_step}"
              if state.best_val_psnr is not None else ""), file=stream, flush=True)
     return summary

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -140,8 +141,6 @@ def test_nan_stops_cleanly(tiny_config, capsys):
 
 def test_sigterm_stops_after_the_step_with_a_resumable_checkpoint(tiny_config, monkeypatch,
                                                                   capsys):
-    import signal
-
     from rnan_keras.training import callbacks as cb
 
     counted = cb.StepCounter.on_train_batch_end
@@ -172,8 +171,6 @@ def test_sigterm_stops_after_the_step_with_a_resumable_checkpoint(tiny_config, m
 
 
 def test_a_second_signal_interrupts_at_once():
-    import signal
-
     from rnan_keras.training import callbacks as cb
 
     before = signal.getsignal(signal.SIGINT)
