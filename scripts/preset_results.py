@@ -126,8 +126,10 @@ def _measure(model, task, folder, level, args, fn=None, cap=None, ensemble=False
     from rnan_keras.inference.evaluate import evaluate
     from rnan_keras.tasks import get_task
 
-    setting = get_task(task).setting
-    kw = {setting: level} if setting else {}
+    info = get_task(task)
+    kw = {info.setting: level} if info.setting else {}
+    # the input row (not for SR, whose bicubic is a method row) comes from the plain preset
+    input_metrics = fn is None and not ensemble and not info.is_sr
 
     def check(record):
         if cap is None and not ensemble and record.seconds > args.slow_seconds:
@@ -136,7 +138,7 @@ def _measure(model, task, folder, level, args, fn=None, cap=None, ensemble=False
     limit = cap if cap is not None else (args.max_images or None)
     result, _ = evaluate(model, task, folder, seed=args.seed, tile=args.tile,
                          max_images=limit, restore_fn=fn, on_image=check, ensemble=ensemble,
-                         with_baseline=fn is None and not ensemble, **kw)
+                         with_baseline=input_metrics, **kw)
     return result
 
 

@@ -72,3 +72,18 @@ def test_a_slow_method_caps_every_method_of_the_set(pr, root, tmp_path):
     rows = json.loads(out.read_text())["rows"]
     # the RNAN+ row never sets the cap but is measured on the same first images
     assert [(r["n_images"], r["images_note"]) for r in rows] == [(2, "first 2")] * 3
+
+
+def test_input_row_is_the_plain_presets_baseline(pr, root, tmp_path, monkeypatch):
+    import rnan_keras
+    from rnan_keras.inference.evaluate import evaluate
+
+    monkeypatch.setattr(pr, "PLAN", [("car", "car_small", ["Set5"], [10])])
+    out = tmp_path / "r.json"
+    pr.main(["--data-root", str(root), "--tile", "none", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["RNAN car_small", "JPEG input"]
+    direct, _ = evaluate(rnan_keras.load_preset("car_small"), "car", root / "Set5" / "HR",
+                         quality=10, tile=None)
+    assert rows[0]["psnr"] == round(direct.mean()["psnr"], 3)
+    assert rows[1]["psnr"] == round(direct.mean()["baseline_psnr"], 3) != rows[0]["psnr"]
