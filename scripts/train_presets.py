@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,6 +297,26 @@ def report(registry: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def train_rounds(names: list[str], rounds: int, budget_s: float,
+                 turn: Callable[[str, float], dict]) -> None:
+    """Give each preset ``rounds`` turns of ``turn(name, seconds)`` within ``budget_s``.
+
+    Each turn gets an equal share of the time still left. It ends when less than a minute
+    is left, or at once after a turn whose summary says ``"stopped"`` (SIGTERM / Ctrl-C).
+    """
+    deadline = time.monotonic() + budget_s
+    for r in range(rounds):
+        for i, name in enumerate(names):
+            left = deadline - time.monotonic()
+            if left < 60:
+                return
+            summary = turn(name, left / ((rounds - r) * len(names) - i))
+            if summary["status"] == "stopped":
+                print(f"[{name}] stopped by {summary['stopped_by']} at step {summary['steps']}",
+                      flush=True)
+                return
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -353,21 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         if folder not in splits:
             splits[folder] = split_folder(args.train_root / folder, args.work_dir,
                                           args.val_images)
-    deadline = time.monotonic() + (args.budget_minutes or 0) * 60
-    for r in range(args.rounds if args.budget_minutes else 0):
-        for i, name in enumerate(names):
-            left = deadline - time.monotonic()
-            turns_left = (args.rounds - r) * len(names) - i
-            if left < 60:
-                break
-            summary = train_for(name, registry[name], args.state_dir / name,
-                                splits[PRESETS[name][0]], left / turns_left, gpu,
-                                args.gpu_batch, device)
-            if summary["status"] == "stopped":  # SIGTERM / Ctrl-C: no further turns
-                print(f"[{name}] stopped by {summary['stopped_by']} at step {summary['steps']}",
-                      flush=True)
-                deadline = time.monotonic()
-                break
+    if args.budget_minutes:
+        train_rounds(names, args.rounds, args.budget_minutes * 60,
+                     lambda name, seconds: train_for(
+                         name, registry[name], args.state_dir / name,
+                         splits[PRESETS[name][0]], seconds, gpu, args.gpu_batch, device))
     if args.ship:
         ship(names, args.state_dir, device, {n: splits[PRESETS[n][0]][1] for n in names})
     return 0

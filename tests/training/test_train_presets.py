@@ -143,3 +143,19 @@ def test_a_stopped_turn_ends_the_run(tp, folder, tmp_path, monkeypatch, capsys):
                     "--work-dir", str(tmp_path / "work")]) == 0
     assert calls == ["sr_x2_small"]  # neither the next preset nor the next round
     assert "[sr_x2_small] stopped by SIGTERM at step 6" in capsys.readouterr().out
+
+
+def test_train_rounds_shares_the_time_left_and_ends_under_a_minute(tp, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(tp.time, "monotonic", lambda: clock[0])
+    calls = []
+
+    def turn(name, seconds):
+        calls.append((name, round(seconds, 6)))
+        clock[0] += seconds * (2.0 if name == "a" else 1.0)  # "a" overruns its share 2x
+        return {"status": "ok"}
+
+    tp.train_rounds(["a", "b"], 2, 800.0, turn)
+    # 800 s over 4 turns: a gets 200 (spends 400); b gets 400/3 of the 400 left over 3
+    # turns; a gets half of the 800/3 left (spends all of it); b's last turn has 0 s left.
+    assert calls == [("a", 200.0), ("b", round(400 / 3, 6)), ("a", round(400 / 3, 6))]
