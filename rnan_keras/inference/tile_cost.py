@@ -5,9 +5,12 @@ per-call overhead, the convolutions (linear in the pixels) and the non-local att
 (quadratic in the positions). How the terms compare depends on the model and the machine:
 on this project's 2-core CPU the full ``dn_rgb`` model spends ~20 % of a 96^2 tile in the
 attention, the 0.12 M-parameter presets most of it (their convolutions are cheap). So the
-three coefficients are fitted, once per model and process, from the time of one pass at
-32^2, 64^2 and 96^2 (non-negative least squares over the subsets of the three terms; about
-0.5 s for a small preset, 2 s for the full model). :func:`best_tile` then picks the tile
+three coefficients are fitted, once per model and process, from passes at 32^2, 48^2, 64^2
+and 96^2 (non-negative least squares over the subsets of the three terms). The first pass at
+each size is not timed: TensorFlow sets up kernels for every new shape, which made the small
+sizes look up to 2x slower than they run and "auto" pick 96-pixel tiles where 48-56 run
+about 1.6-1.8x faster. The time of a size is the fastest of ``CALIBRATION_REPEATS`` passes
+after that (about 1 s in all for a small preset, 4 s for the full model). :func:`best_tile` then picks the tile
 that minimises ``tiles(T) * cost(T)`` for an image, among the sizes the memory budget
 allows.
 """
@@ -24,7 +27,9 @@ import numpy as np
 from rnan_keras.inference.tiling import count_tiles, model_function
 
 #: Tile sizes (input pixels) the calibration times.
-CALIBRATION_SIZES = (32, 64, 96)
+CALIBRATION_SIZES = (32, 48, 64, 96)
+#: Timed passes per size, after one untimed pass (the fastest counts).
+CALIBRATION_REPEATS = 2
 
 _COSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -49,19 +54,33 @@ def fit_cost(sizes: Sequence[int], seconds: Sequence[float]) -> tuple[float, flo
     return best  # type: ignore[return-value]
 
 
+def calibration_seconds(predict: Callable[[np.ndarray], np.ndarray], channels: int,
+                        sizes: Sequence[int] = CALIBRATION_SIZES,
+                        repeats: int = CALIBRATION_REPEATS) -> list[float]:
+    """Steady seconds of ``predict`` on one ``(1, T, T, channels)`` tile, for each ``T``.
+
+    One untimed pass per size first (kernel set-up for a new shape is not a tile's cost),
+    then the fastest of ``repeats`` timed passes.
+    """
+    rng = np.random.default_rng(0)
+    seconds = []
+    for size in sizes:
+        x = rng.uniform(0, 255, (1, size, size, channels)).astype(np.float32)
+        predict(x)
+        timed = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predict(x)
+            timed.append(time.perf_counter() - start)
+        seconds.append(min(timed))
+    return seconds
+
+
 def tile_cost(model, channels: int) -> Callable[[int, int], float]:
     """Seconds per ``h x w`` tile for ``model``, calibrated on first use (cached per model)."""
     coef = _COSTS.get(model)
     if coef is None:
-        predict = model_function(model)
-        rng = np.random.default_rng(0)
-        predict(rng.uniform(0, 255, (1, 16, 16, channels)).astype(np.float32))  # trace
-        seconds = []
-        for size in CALIBRATION_SIZES:
-            x = rng.uniform(0, 255, (1, size, size, channels)).astype(np.float32)
-            start = time.perf_counter()
-            predict(x)
-            seconds.append(time.perf_counter() - start)
+        seconds = calibration_seconds(model_function(model), channels)
         coef = fit_cost(CALIBRATION_SIZES, seconds)
         _COSTS[model] = coef
     c0, c2, c4 = coef
