@@ -50,6 +50,8 @@ DEFAULT_MAX_TILE = 96
 MIN_TILE = 32
 #: Default overlap between tiles (input pixels).
 DEFAULT_OVERLAP = 16
+#: Most tiles ``restore`` stacks into one model call (when the budget holds them).
+MAX_TILES_PER_CALL = 8
 
 _NL_FACTOR = 2.5  # attention matrices alive at once (logits + softmax + slack)
 _FEAT_TENSORS = 16  # feature maps alive at once, generous
@@ -204,6 +206,29 @@ def choose_tile(
     from rnan_keras.inference.tile_cost import best_tile
 
     return best_tile(height, width, overlap, fits, cost)
+
+
+def tiles_per_call(
+    model,
+    height: int,
+    width: int,
+    tile: int | None,
+    *,
+    max_memory: str | float | None = None,
+    c_in: int = 3,
+    c_out: int = 3,
+    scale: int = 1,
+    gpu: bool = False,
+    limit: int = MAX_TILES_PER_CALL,
+) -> int:
+    """How many ``tile``-pixel tiles of an ``height x width`` image to run per model call:
+    as many as the memory budget holds, at most ``limit`` (1 for a single pass)."""
+    if tile is None:
+        return 1
+    budget = resolve_budget(max_memory, gpu=gpu)
+    working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+    need = estimate_tile_bytes(model, min(tile, height), min(tile, width), scale)
+    return int(max(1, min(limit, working // max(need, 1))))
 
 
 def choose_chunk_size(model, height: int, width: int, working: int) -> int:

@@ -102,6 +102,9 @@ def restore_array(
         model, h, w, tile, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu,
         overlap=overlap,
     )
+    per_call = memory.tiles_per_call(
+        runner, h, w, tile_size, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu,
+    )
     n_views = 8 if ensemble else 1
     total = count_tiles(h, w, tile_size, overlap) * n_views
     predict = model_function(runner)
@@ -110,7 +113,7 @@ def restore_array(
         def one(view: np.ndarray) -> np.ndarray:
             return predict_tiled(
                 runner, view, tile_size, overlap, scale=scale, predict=predict,
-                progress=bar.update,
+                progress=bar.update, tiles_per_call=per_call,
             )
 
         if ensemble:

@@ -162,6 +162,7 @@ def predict_tiled(
     scale: int | None = None,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int], None] | None = None,
+    tiles_per_call: int = 1,
 ) -> np.ndarray:
     """Run ``model`` on ``x`` tile by tile and blend the results.
 
@@ -174,7 +175,10 @@ def predict_tiled(
             ``tile // 2``).
         scale: output/input size ratio; default from the model.
         predict: optional replacement for the model call (numpy NHWC -> numpy NHWC).
-        progress: called with 1 after each tile (e.g. ``tqdm.update``).
+        progress: called with the number of tiles done after each call (``tqdm.update``).
+        tiles_per_call: run up to this many tiles of the same shape in one model call
+            (stacked on the batch axis): fewer calls, better use of the cores; the memory
+            is that many tiles' (``restore`` sizes it to the budget).
 
     Returns:
         float32 array ``(s*H, s*W, C_out)`` (or with the batch axis if ``x`` had one).
@@ -204,19 +208,30 @@ def predict_tiled(
     cols = tile_spans(w, tile, overlap)
     row_w = axis_weights(rows, scale)
     col_w = axis_weights(cols, scale)
-    acc: np.ndarray | None = None
-    norm = np.zeros((h * scale, w * scale), np.float32)
+    if tiles_per_call < 1:
+        raise ConfigError(f"tiles_per_call must be >= 1, got {tiles_per_call}")
+    # Tiles grouped by shape (the last span of an axis may be a pixel longer), in order.
+    groups: dict[tuple[int, int], list] = {}
     for r, rw in zip(rows, row_w, strict=True):
         for c, cw in zip(cols, col_w, strict=True):
-            out = predict(x[:, r.start : r.stop, c.start : c.stop])
+            groups.setdefault((r.stop - r.start, c.stop - c.start), []).append((r, rw, c, cw))
+    acc: np.ndarray | None = None
+    norm = np.zeros((h * scale, w * scale), np.float32)
+    for members in groups.values():
+        for k in range(0, len(members), tiles_per_call):
+            chunk = members[k : k + tiles_per_call]
+            outs = predict(np.concatenate(
+                [x[:, r.start : r.stop, c.start : c.stop] for r, _, c, _ in chunk]))
             if acc is None:
-                acc = np.zeros((b, h * scale, w * scale, out.shape[-1]), np.float32)
-            weight = (rw[:, None] * cw[None, :]).astype(np.float32) + _EPS
-            region = (slice(r.start * scale, r.stop * scale), slice(c.start * scale, c.stop * scale))
-            acc[(slice(None), *region)] += out * weight[None, :, :, None]
-            norm[region] += weight
+                acc = np.zeros((b, h * scale, w * scale, outs.shape[-1]), np.float32)
+            for j, (r, rw, c, cw) in enumerate(chunk):
+                weight = (rw[:, None] * cw[None, :]).astype(np.float32) + _EPS
+                region = (slice(r.start * scale, r.stop * scale),
+                          slice(c.start * scale, c.stop * scale))
+                acc[(slice(None), *region)] += outs[j * b : (j + 1) * b] * weight[None, :, :, None]
+                norm[region] += weight
             if progress is not None:
-                progress(1)
+                progress(len(chunk))
     assert acc is not None
     acc /= norm[None, :, :, None]
     return acc if batched else acc[0]

@@ -67,3 +67,18 @@ def test_budget_default_and_explicit(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 2 * memory.GIB)
     assert memory.resolve_budget(None) == 2 * memory.GIB
     assert memory.resolve_budget(None, gpu=True) == memory.DEFAULT_GPU_BUDGET
+
+
+def test_tiles_per_call_fills_the_budget_up_to_the_limit(tiny_rnan):
+    need = memory.estimate_tile_bytes(tiny_rnan, 64, 64)
+
+    def per_call(budget, h=500, w=400, tile=64):  # gpu=True: the budget is all working memory
+        return memory.tiles_per_call(tiny_rnan, h, w, tile, max_memory=budget, gpu=True)
+
+    assert per_call(3 * need + 1) == 3
+    assert per_call(need - 1) == 1  # one tile is always run, even over budget
+    assert per_call(10**15) == memory.MAX_TILES_PER_CALL
+    assert per_call(10**15, tile=None) == 1  # one pass
+    # A tile larger than the image is the image's size.
+    small = memory.estimate_tile_bytes(tiny_rnan, 40, 64)
+    assert per_call(2 * small, h=40) == 2

@@ -92,6 +92,35 @@ def test_progress_counts_tiles(local_rgb):
     assert len(calls) == count_tiles(70, 50, 32, 8) == 3 * 2
 
 
+@pytest.mark.parametrize("shape,tile,scale", [((77, 53, 3), 24, 1), ((2, 5, 90, 3), 24, 1),
+                                               ((45, 38, 3), 32, 2)])
+def test_tiles_per_call_stacks_tiles_and_blends_the_same(shape, tile, scale):
+    # A per-tile function that depends on the whole tile (its mean), so a tile mixed up with
+    # another, misplaced or dropped changes the result.
+    def predict(t):
+        calls.append(t.shape[0])
+        out = np.sqrt(t) * 3 + t.mean(axis=(1, 2, 3), keepdims=True)
+        return np.repeat(np.repeat(out, scale, 1), scale, 2).astype(np.float32)
+
+    x = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
+    b = shape[0] if len(shape) == 4 else 1
+    n = count_tiles(shape[-3], shape[-2], tile, 16)
+    calls: list[int] = []
+    one = predict_tiled(None, x, tile, 16, scale=scale, predict=predict)
+    assert calls == [b] * n
+    for k in (2, 5, n + 3):
+        calls, done = [], []
+        stacked = predict_tiled(None, x, tile, 16, scale=scale, predict=predict,
+                                tiles_per_call=k, progress=done.append)
+        assert sum(calls) == n * b and max(calls) <= k * b and len(calls) < n
+        assert sum(done) == n and len(done) == len(calls)
+        # Same per-tile outputs and weights, summed in another order when the tiles have two
+        # shapes: float32 rounding of ~1e3 values over <= 4 overlapping tiles.
+        np.testing.assert_allclose(stacked, one, rtol=0, atol=4 * 1e3 * np.finfo(np.float32).eps)
+    with pytest.raises(ConfigError, match="tiles_per_call"):
+        predict_tiled(None, x, tile, 16, scale=scale, predict=predict, tiles_per_call=0)
+
+
 def test_bad_tile_size(local_rgb):
     with pytest.raises(ConfigError):
         predict_tiled(local_rgb, np.zeros((20, 20, 3), np.float32), 2, 0)
