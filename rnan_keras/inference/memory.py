@@ -172,6 +172,15 @@ def working_budget(
     return budget - used - TRACE_OVERHEAD
 
 
+def _budgets(
+    max_memory: str | float | None, height: int, width: int, c_in: int, c_out: int, scale: int,
+    gpu: bool,
+) -> tuple[int, int]:
+    """``(budget, working)``: the process budget and what one tile of this image may use."""
+    budget = resolve_budget(max_memory, gpu=gpu)
+    return budget, working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+
+
 def choose_tile(
     model,
     height: int,
@@ -225,8 +234,7 @@ def tiles_per_call(
     as many as the memory budget holds, at most ``limit`` (1 for a single pass)."""
     if tile is None:
         return 1
-    budget = resolve_budget(max_memory, gpu=gpu)
-    working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+    _, working = _budgets(max_memory, height, width, c_in, c_out, scale, gpu)
     need = estimate_tile_bytes(model, min(tile, height), min(tile, width), scale)
     return int(max(1, min(limit, working // max(need, 1))))
 
@@ -284,12 +292,10 @@ def resolve_tile(
     this machine (:mod:`rnan_keras.inference.tile_cost`).
     """
     if tile is None or (isinstance(tile, str) and tile.lower() == "none"):
-        budget = resolve_budget(max_memory, gpu=gpu)
-        working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+        _, working = _budgets(max_memory, height, width, c_in, c_out, scale, gpu)
         return None, _whole_image_model(model, height, width, working)
     if isinstance(tile, str) and tile.lower() == "auto":
-        budget = resolve_budget(max_memory, gpu=gpu)
-        working = working_budget(budget, height, width, c_in, c_out, scale, gpu=gpu)
+        budget, working = _budgets(max_memory, height, width, c_in, c_out, scale, gpu)
         cost = None
         if height > DEFAULT_MAX_TILE or width > DEFAULT_MAX_TILE:
             from rnan_keras.inference.tile_cost import tile_cost

@@ -10,7 +10,8 @@ and 96^2 (non-negative least squares over the subsets of the three terms). The f
 each size is not timed: TensorFlow sets up kernels for every new shape, which made the small
 sizes look up to 2x slower than they run and "auto" pick 96-pixel tiles where 48-56 run
 about 1.6-1.8x faster. The time of a size is the fastest of ``CALIBRATION_REPEATS`` passes
-after that (about 1 s in all for a small preset, 4 s for the full model). :func:`best_tile` then picks the tile
+after that. The whole calibration, tracing included, takes about 2 s for a small preset and
+6 s for the full model on this project's 2-core CPU. :func:`best_tile` then picks the tile
 that minimises ``tiles(T) * cost(T)`` for an image, among the sizes the memory budget
 allows.
 """
