@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="noise level for dn_* tasks, or a blind range drawn per patch (0-75)")
     g.add_argument("--quality", type=_range(int), metavar="Q|LO-HI",
                    help="JPEG quality for car, or a range drawn per patch (10-40)")
+    g.add_argument("--saturation", type=_range(float), metavar="LO-HI",
+                   help="colour tasks: scale each clean patch's saturation by a factor drawn "
+                   "from LO-HI (e.g. 1-2 for colourful images); default off")
     g.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     g = p.add_argument_group("model")
     g.add_argument("--n-feats", type=int, metavar="N", help="feature channels (paper 64)")

@@ -293,6 +293,7 @@ def make_dataset(
     shuffle_buffer: int = 1024,
     drop_remainder: bool | None = None,
     degrade: str = "host",
+    saturation: tuple[float, float] | None = None,
 ) -> tf.data.Dataset:
     """Training dataset of (degraded, clean) float32 NHWC batches on the 0-255 scale.
 
@@ -317,6 +318,10 @@ def make_dataset(
             the clean patches with their per-patch settings, for
             ``dataset.degrade_fn`` (:func:`degrade_patches` with the tensor-ops JPEG) to
             degrade inside the train step.
+        saturation: colour tasks only: scale each clean patch's HSV saturation by a factor
+            drawn uniformly from ``(low, high)`` (``tf.image.adjust_saturation``),
+            before it is degraded; e.g. ``(1, 2)`` adds colourful, less channel-correlated
+            patches (demosaicing of saturated images). ``None``: off.
 
     Returns:
         ``tf.data.Dataset`` of ``(degraded [B, p, p, C], clean [B, s*p, s*p, C])`` float32,
@@ -338,6 +343,13 @@ def make_dataset(
         raise ConfigError(f"unknown degrade mode {degrade!r}; choose one of "
                           f"{', '.join(DEGRADE_MODES)}")
     kwargs = _degrade_kwargs(info, sigma, quality)
+    if saturation is not None:
+        lo, hi = (float(v) for v in saturation)
+        if info.n_colors != 3:
+            raise ConfigError(f"saturation augmentation needs a colour task, not {task}")
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"saturation must be (low, high) with 0 <= low <= high, "
+                              f"got {saturation}")
     if info.bayer_input:
         bayer_masks(pattern)  # an unknown pattern fails here, not in the train step
     stats = DatasetStats()
@@ -379,6 +391,10 @@ def make_dataset(
             clean = tf.image.stateless_random_crop(image, [crop, crop, channels], s_crop)
         if augment:
             clean = _augment(clean, s_aug)
+        if saturation is not None:
+            s_sat = tf.random.experimental.stateless_fold_in(s_aug, 1)
+            factor = tf.random.stateless_uniform([], s_sat, lo, hi)
+            clean = tf.image.adjust_saturation(clean, factor)
         element = {"clean": tf.ensure_shape(clean, [side, side, channels])}
         if info.setting is not None:
             s_draw, s_noise = tf.unstack(tf.random.experimental.stateless_split(s_deg, 2))

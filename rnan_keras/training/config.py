@@ -46,6 +46,8 @@ class TrainConfig:
     loss: str = "l2"
     sigma: float | list[float] | None = None  # [lo, hi]: a blind range drawn per patch
     quality: int | list[int] | None = None
+    # [lo, hi]: colour tasks' saturation augmentation of the clean patches (None: off)
+    saturation: list[float] | None = None
     seed: int = 0
     ckpt_every: int = 1000
     keep_checkpoints: int = 2
@@ -111,6 +113,10 @@ class TrainConfig:
             value = getattr(self, key)
             if isinstance(value, list | tuple) and (len(value) != 2 or value[0] > value[1]):
                 raise ConfigError(f"{key} range must be [low, high], got {value}")
+        sat = self.saturation
+        if sat is not None and (not isinstance(sat, list | tuple) or len(sat) != 2
+                                or not 0 <= sat[0] <= sat[1]):
+            raise ConfigError(f"saturation must be [low, high] with 0 <= low <= high, got {sat}")
         if not isinstance(self.model, dict):
             raise ConfigError("'model' must be a mapping of build_model overrides")
         return self

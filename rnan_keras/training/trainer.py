@@ -41,7 +41,12 @@ from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
 from rnan_keras.training.schedules import paper_schedule
 from rnan_keras.training.strategy import is_chief, make_strategy
-from rnan_keras.training.validation import load_eval_pairs, make_predictor
+from rnan_keras.training.validation import (
+    load_eval_pairs,
+    make_predictor,
+    pairs_fingerprint,
+    validate,
+)
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -222,6 +227,8 @@ def make_train_dataset(config: TrainConfig, seed: int, degrade: str = "host") ->
         value = getattr(config, key)
         if value is not None:
             kwargs[key] = tuple(value) if isinstance(value, list | tuple) else value
+    if config.saturation is not None:
+        kwargs["saturation"] = tuple(config.saturation)
     ds = make_dataset(config.task, config.train_dir, patch_size=config.patch_size,
                       batch_size=config.batch_size, seed=seed, degrade=degrade, **kwargs)
     return ds
@@ -242,6 +249,23 @@ def _check_resume(config: TrainConfig, out: Path, has_ckpt: bool) -> None:
             f"{out} holds a run with a different {', '.join(diff)}; resume with the same "
             "settings or choose another --out"
         )
+
+
+def _rescore_best(state: cb.RunState, best_path: Path, pairs, config: TrainConfig,
+                  stream) -> None:
+    """The validation set changed since the checkpoint (or the checkpoint predates the
+    fingerprint): the recorded best PSNR belongs to another set, so score ``best.keras`` on
+    this one (or forget the best when there is no such file)."""
+    if state.best_val_psnr is None:
+        return
+    if not best_path.is_file():
+        state.best_val_psnr, state.best_step = None, None
+        return
+    best = keras.models.load_model(best_path, safe_mode=True, compile=False)
+    psnr = validate(make_predictor(best, config.val_tile), pairs, config.task)[0]
+    print(f"validation set changed: best model (step {state.best_step}) re-scored "
+          f"{state.best_val_psnr:.2f} -> {psnr:.2f} dB", file=stream, flush=True)
+    state.best_val_psnr = psnr if math.isfinite(psnr) else None
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
@@ -317,6 +341,9 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
                         best_val_psnr=meta.get("best_val_psnr"), best_step=meta.get("best_step"),
                         last_val_psnr=meta.get("last_val_psnr"),
                         last_val_step=meta.get("last_val_step"))
+    val_fp = pairs_fingerprint(pairs) if pairs else None
+    if ckpt is not None and val_fp and meta.get("val_fingerprint") != val_fp:
+        _rescore_best(state, out / "best.keras", pairs, config, stream)
     csv_path = out / "logs" / "train.csv"
     if chief:
         if ckpt is not None:
@@ -333,7 +360,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
                                        writer, chief)
     nan_guard = cb.NaNGuard(state)
     checkpointer = cb.PeriodicCheckpoint(
-        state, manager, csv_path, {"init_from": init_from, "task": config.task},
+        state, manager, csv_path,
+        {"init_from": init_from, "task": config.task, "val_fingerprint": val_fp},
         config.ckpt_every, chief)
     callbacks = [cb.StepCounter(state), cb.StopOnSignal(state), nan_guard, validation,
                  cb.ScalarLogger(state, writer, config.log_every),

@@ -9,6 +9,7 @@ PSNR protocol: :func:`rnan_keras.inference.evaluate.image_psnr` (the one protoco
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -50,6 +51,18 @@ def load_eval_pairs(task: str, folder: str, *, sigma=None, quality=None,
         if max_images and len(pairs) >= max_images:
             break
     return pairs
+
+
+def pairs_fingerprint(pairs) -> str:
+    """Hash of the validation pairs' pixels and shapes (16 hex digits): a resumed run whose
+    validation set changed re-scores its best model instead of comparing PSNRs of two sets."""
+    digest = hashlib.sha256()
+    for degraded, clean in pairs:
+        for arr in (degraded, clean):
+            arr = np.ascontiguousarray(arr, np.float32)
+            digest.update(str(arr.shape).encode())
+            digest.update(arr.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def make_predictor(model, tile: int = 0) -> Callable[[np.ndarray], np.ndarray]:

@@ -39,6 +39,10 @@ def test_sigma_forms(tmp_path):
     base = ("dn_gray", "--train-dir", str(tmp_path), "--out", "o")
     assert train_cli.config_from_args(_parse(*base, "--sigma", "25")).sigma == 25.0
     assert train_cli.config_from_args(_parse(*base, "--sigma", "0-75")).sigma == [0.0, 75.0]
+    sat = train_cli.config_from_args(_parse(*base, "--saturation", "1-2"))
+    assert sat.saturation == [1.0, 2.0] and sat.validate() is sat
+    with pytest.raises(ConfigError, match="saturation must be"):
+        train_cli.config_from_args(_parse(*base, "--saturation", "2")).validate()
     with pytest.raises(SystemExit):
         _parse(*base, "--sigma", "abc")
 

@@ -200,3 +200,34 @@ def test_augmentation_applies_the_same_transform(clean_dir, task):
         assert np.abs(lr - redo).mean() < 0.5 * np.abs(lr - hr).mean()
     else:
         np.testing.assert_allclose(lr[:, 3:-3, 3:-3], redo[:, 3:-3, 3:-3], atol=1.0)
+
+
+def test_saturation_augmentation_scales_the_clean_patch_before_the_mosaic(clean_dir):
+    from rnan_keras.data.degradations import degrade as degrade_fn
+
+    def first(**kw):
+        ds = make_dataset("demosaic", clean_dir, patch_size=16, batch_size=4, seed=5, **kw)
+        return [t.numpy() for t in next(iter(ds))]
+
+    _, plain = first()
+    mosaic, sat = first(saturation=(2.0, 2.0))
+    # the same crops and flips, each saturated by exactly 2 (tf's uint8 HSV round trip)
+    want = tf.image.adjust_saturation(tf.constant(plain.astype(np.uint8)), 2.0).numpy()
+    np.testing.assert_array_equal(sat, want)
+
+    def chroma(x):
+        return (x - x.mean(-1, keepdims=True)).std()
+
+    assert chroma(sat) > 1.2 * chroma(plain)
+    # the mosaic is taken of the saturated patch
+    np.testing.assert_array_equal(mosaic, degrade_fn("demosaic", sat).numpy())
+    # a range draws one factor per patch, within it
+    _, drawn = first(saturation=(0.0, 1.0))
+    assert chroma(drawn) < chroma(plain)
+
+
+def test_saturation_augmentation_errors(clean_dir):
+    with pytest.raises(ConfigError, match="colour task"):
+        make_dataset("dn_gray", clean_dir, sigma=25, saturation=(1, 2))
+    with pytest.raises(ConfigError, match="0 <= low <= high"):
+        make_dataset("demosaic", clean_dir, saturation=(2, 1))

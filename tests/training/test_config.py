@@ -41,6 +41,8 @@ def test_validate_messages(train_dir, tmp_path):
         TrainConfig(**ok, init_model="a.keras", init_preset="x").validate()
     with pytest.raises(ConfigError, match="unknown loss"):
         TrainConfig(**ok, loss="l3").validate()
+    with pytest.raises(ConfigError, match="saturation must be"):
+        TrainConfig(**ok, saturation=[2.0, 1.0]).validate()
 
 
 def test_json_files_load(tmp_path):

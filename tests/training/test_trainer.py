@@ -90,6 +90,42 @@ def test_pipeline_validation_best_model_and_tensorboard(tiny_config, val_dir):
     assert int(res.stdout.split()[-1]) == summary["parameters"]
 
 
+def test_resume_with_another_validation_set_rescores_the_best_model(tiny_config, val_dir,
+                                                                     tmp_path):
+    from rnan_keras.training.validation import (
+        load_eval_pairs,
+        make_predictor,
+        pairs_fingerprint,
+        validate,
+    )
+    from tests.training.conftest import make_image_folder
+
+    run = Path(tiny_config().out)
+    train(tiny_config(steps=3, ckpt_every=3, val_dir=str(val_dir)),
+          train_dataset=_fixed_batches(), stream=io.StringIO())
+    first_best = json.loads((run / "summary.json").read_text())["best_val_psnr"]
+    # Same set: the fingerprint matches and the recorded best is kept as it is.
+    out = io.StringIO()
+    train(tiny_config(steps=4, ckpt_every=1, val_dir=str(val_dir)),
+          train_dataset=_fixed_batches(), stream=out)
+    assert "validation set changed" not in out.getvalue()
+    # Another set: the best model is scored on it before training goes on.
+    other = make_image_folder(tmp_path / "other_val", 2, (32, 40), seed=7)
+    pairs = load_eval_pairs("dn_rgb", str(other), sigma=25.0)
+    best = keras.models.load_model(run / "best.keras", compile=False)
+    expected = validate(make_predictor(best), pairs, "dn_rgb")[0]
+    assert abs(expected - first_best) > 0.01  # the two sets score differently
+    out = io.StringIO()
+    summary = train(tiny_config(steps=5, ckpt_every=1, val_dir=str(other)),
+                    train_dataset=_fixed_batches(), stream=out)
+    assert f"-> {expected:.2f} dB" in out.getvalue()
+    # the new best is the larger of the re-scored best and step 5's PSNR on the new set
+    assert summary["best_val_psnr"] == pytest.approx(max(expected, summary["final_val_psnr"]),
+                                                     abs=1e-6)
+    meta = CheckpointManager.load(CheckpointManager(run / "checkpoints").list()[0][1]).meta
+    assert meta["val_fingerprint"] == pairs_fingerprint(pairs)
+
+
 def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_config):
     cfg = tiny_config(steps=10, ckpt_every=5)
     train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
@@ -269,3 +305,16 @@ def test_xla_train_step_on_request(tiny_config):
     assert summary["jit_compile"] is True
     assert summary["steps"] == summary["optimizer_iterations"] == 2
     assert np.isfinite(summary["final_train_loss"])
+
+
+def test_saturation_reaches_the_training_dataset(tiny_config):
+    from rnan_keras.training.trainer import make_train_dataset
+
+    with pytest.raises(ConfigError, match="saturation augmentation needs a colour task"):
+        make_train_dataset(tiny_config(task="dn_gray", saturation=[1.0, 2.0]), seed=0)
+    ds = make_train_dataset(tiny_config(task="demosaic", sigma=None, saturation=[2.0, 2.0]),
+                            seed=0)
+    plain = make_train_dataset(tiny_config(task="demosaic", sigma=None), seed=0)
+    (_, sat), (_, ref) = next(iter(ds)), next(iter(plain))
+    want = tf.image.adjust_saturation(tf.cast(ref, tf.uint8), 2.0)
+    np.testing.assert_array_equal(sat.numpy(), want.numpy())
