@@ -55,6 +55,27 @@ def test_split_holds_out_the_last_images_as_centre_crops(tp, folder, tmp_path):
         tp.split_folder(folder, tmp_path / "work2", 6)
 
 
+def test_demosaic_trains_and_validates_with_saturated_patches(tp, folder, tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    train, val = tp.split_folder(folder, tmp_path / "work", 2)
+    assert tp.val_folder("dn_rgb_small", val) == val  # no data options: the plain crops
+    sat_val = tp.val_folder("demosaic_small", val)
+    names = sorted(p.name for p in sat_val.iterdir())
+    assert names == ["4.png", "4_sat.png", "5.png", "5_sat.png"]
+    with Image.open(val / "5.png") as a, Image.open(sat_val / "5_sat.png") as b:
+        want = tf.image.adjust_saturation(tf.constant(np.asarray(a)), 1.5).numpy()
+        np.testing.assert_array_equal(np.asarray(b), want)
+    registry = json.loads(tp.REGISTRY.read_text())
+    cfg = tp.make_config("demosaic_small", registry["demosaic_small"], tmp_path / "run", train,
+                         sat_val, False, 10, 64)
+    assert cfg.saturation == [1.0, 2.0] and cfg.val_dir == str(sat_val)
+    cfg = tp.make_config("car_small", registry["car_small"], tmp_path / "run2", train, val,
+                         False, 10, 64)
+    assert cfg.saturation is None
+
+
 def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     registry = json.loads(tp.REGISTRY.read_text())
     data = tp.split_folder(folder, tmp_path / "work", 2)
