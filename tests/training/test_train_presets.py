@@ -55,10 +55,12 @@ def test_split_holds_out_the_last_images_as_centre_crops(tp, folder, tmp_path):
         tp.split_folder(folder, tmp_path / "work2", 6)
 
 
-def test_demosaic_trains_and_validates_with_saturated_patches(tp, folder, tmp_path):
+def test_data_options_train_and_validate_with_saturated_patches(tp, folder, tmp_path,
+                                                                monkeypatch):
     import tensorflow as tf
     from PIL import Image
 
+    monkeypatch.setattr(tp, "DATA_OPTIONS", {"demosaic_small": {"saturation": [1.0, 2.0]}})
     train, val = tp.split_folder(folder, tmp_path / "work", 2)
     assert tp.val_folder("dn_rgb_small", val) == val  # no data options: the plain crops
     sat_val = tp.val_folder("demosaic_small", val)
