@@ -252,7 +252,7 @@ def _check_resume(config: TrainConfig, out: Path, has_ckpt: bool) -> None:
 
 
 def _rescore_best(state: cb.RunState, best_path: Path, pairs, config: TrainConfig,
-                  stream) -> None:
+                  stream, known: bool = True) -> None:
     """The validation set changed since the checkpoint (or the checkpoint predates the
     fingerprint): the recorded best PSNR belongs to another set, so score ``best.keras`` on
     this one (or forget the best when there is no such file)."""
@@ -263,7 +263,8 @@ def _rescore_best(state: cb.RunState, best_path: Path, pairs, config: TrainConfi
         return
     best = keras.models.load_model(best_path, safe_mode=True, compile=False)
     psnr = validate(make_predictor(best, config.val_tile), pairs, config.task)[0]
-    print(f"validation set changed: best model (step {state.best_step}) re-scored "
+    why = "validation set changed" if known else "checkpoint has no validation fingerprint"
+    print(f"{why}: best model (step {state.best_step}) re-scored "
           f"{state.best_val_psnr:.2f} -> {psnr:.2f} dB", file=stream, flush=True)
     state.best_val_psnr = psnr if math.isfinite(psnr) else None
 
@@ -343,7 +344,8 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
                         last_val_step=meta.get("last_val_step"))
     val_fp = pairs_fingerprint(pairs) if pairs else None
     if ckpt is not None and val_fp and meta.get("val_fingerprint") != val_fp:
-        _rescore_best(state, out / "best.keras", pairs, config, stream)
+        _rescore_best(state, out / "best.keras", pairs, config, stream,
+                      known="val_fingerprint" in meta)
     csv_path = out / "logs" / "train.csv"
     if chief:
         if ckpt is not None:
