@@ -76,6 +76,12 @@ PRESETS = {
 # lost on both held-out halves after 7,400 steps from step 34,600 (natural crops 39.47 ->
 # 39.03 dB, saturated copies 37.74 -> 37.67; results/demosaic_saturation_experiment.csv).
 DATA_OPTIONS: dict[str, dict] = {}
+SATURATED = "_sat.png"  # name suffix of a held-out crop's saturated copy
+
+
+def saturation_range(name: str) -> list[float] | None:
+    """``name``'s saturation augmentation range from ``DATA_OPTIONS`` (None: off)."""
+    return DATA_OPTIONS.get(name, {}).get("saturation")
 
 
 def split_folder(src: Path, work: Path, n_val: int) -> tuple[Path, Path]:
@@ -117,17 +123,18 @@ def saturated_val(val: Path, factor: float) -> Path:
     for f in sorted(val.glob("*.png")):
         with Image.open(f) as im:
             rgb = np.asarray(im.convert("RGB"))
-        for name, arr in ((f.name, rgb), (f"{f.stem}_sat.png", None)):
-            if not (out / name).exists():
-                if arr is None:
-                    arr = tf.image.adjust_saturation(tf.constant(rgb), factor).numpy()
-                Image.fromarray(arr).save(out / name)
+        plain, saturated = out / f.name, out / (f.stem + SATURATED)
+        if not plain.exists():
+            Image.fromarray(rgb).save(plain)
+        if not saturated.exists():
+            sat = tf.image.adjust_saturation(tf.constant(rgb), factor).numpy()
+            Image.fromarray(sat).save(saturated)
     return out
 
 
 def val_folder(name: str, val: Path) -> Path:
     """The held-out folder ``name`` is validated (and its shipping decided) on."""
-    sat = DATA_OPTIONS.get(name, {}).get("saturation")
+    sat = saturation_range(name)
     return saturated_val(val, (sat[0] + sat[1]) / 2) if sat else val
 
 
@@ -166,7 +173,7 @@ def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: 
         every=RECIPE["ckpt_every"],
         mixed=bool(stored["mixed_precision"] if stored else gpu), jit=gpu,
         init_preset=None if resumed else start,
-        saturation=DATA_OPTIONS.get(name, {}).get("saturation"))
+        saturation=saturation_range(name))
 
 
 def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *, steps: int,
@@ -303,10 +310,9 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
         t["state"] = str(run.relative_to(ROOT))
         cfg = json.loads((run / "config.json").read_text())
         n_train = len(list(Path(cfg["train_dir"]).iterdir()))
-        crops = sorted(f.name for f in val_dirs[name].iterdir())
-        n_val = sum(not c.endswith("_sat.png") for c in crops)
+        n_val = sum(not f.name.endswith(SATURATED) for f in val_dirs[name].iterdir())
         folder = PRESETS[name][0]
-        sat = DATA_OPTIONS.get(name, {}).get("saturation")
+        sat = saturation_range(name)
         t["train_data"] = f"data/train/{folder}: the first {n_train} images by name" + (
             f", patches saturated by a factor drawn from {sat[0]:g}-{sat[1]:g}" if sat else "")
         t["val_data"] = (f"data/train/{folder}: {VAL_CROP}x{VAL_CROP} centre crops of the "
