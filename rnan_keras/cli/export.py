@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -99,21 +100,51 @@ def _fmt(value) -> str:
     return "inf" if math.isinf(value) else f"{value:.3g}"
 
 
+#: Seconds between re-checks of a SIGTERM that arrived during an import.
+IMPORT_RETRY_S = 0.05
+
+
+def _importing(frame) -> bool:
+    """True when ``frame`` or a caller runs inside Python's import machinery."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so the staging folder is cleaned up on kill.
 
-    An interrupt that lands inside an import or a converter may come out as another error
-    (e.g. ``ImportError: initialization failed``, then wrapped in ``ExportError``); if a
-    signal was received, any error leaving the block is reported as the interrupt.
+    The interrupt is never raised inside an import: an exception thrown while a C
+    extension initialises can abort the whole process (SIGABRT, no cleanup, staging folder
+    left behind). A SIGTERM that lands there is re-sent to this process every
+    ``IMPORT_RETRY_S`` seconds until it arrives outside the import. An interrupt that lands
+    inside a converter may still come out as another error (wrapped in ``ExportError``); if
+    a signal was received, any error leaving the block is reported as the interrupt.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
+    received: list[int] = []
+    lock = threading.Lock()
+    active = [True]
+
+    def resend() -> None:
+        with lock:
+            if active[0]:
+                os.kill(os.getpid(), signal.SIGTERM)
 
     def handler(signum, frame) -> None:
+        if not active[0]:
+            return
         received.append(signum)
+        if _importing(frame):
+            timer = threading.Timer(IMPORT_RETRY_S, resend)
+            timer.daemon = True
+            timer.start()
+            return
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, handler)
@@ -124,6 +155,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt from None
         raise
     finally:
+        with lock:
+            active[0] = False
         signal.signal(signal.SIGTERM, old)
 
 

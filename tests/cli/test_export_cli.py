@@ -92,3 +92,55 @@ def test_sigterm_during_export_leaves_nothing(model_file, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()[-500:]
     assert list(out_dir.iterdir()) == []
+
+
+def test_sigterm_during_import_is_deferred_until_the_import_ends(tmp_path, monkeypatch):
+    """A SIGTERM landing inside an import is raised after it, not inside it.
+
+    Raising inside an import can abort the process while a C extension initialises
+    (SIGABRT, staging folder left behind). The module below sends SIGTERM to this process
+    from its own top-level code, then keeps running; it must finish importing, and the
+    interrupt must come once the import has returned.
+    """
+    import importlib
+    import sys
+    import time
+
+    from rnan_keras.cli.export import sigterm_as_interrupt
+
+    name = "_rnan_sigterm_probe_module"
+    (tmp_path / f"{name}.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "deadline = time.monotonic() + 0.5\n"
+        "while time.monotonic() < deadline:\n"
+        "    pass\n"
+        "FINISHED = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    reached_after_import = []
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        importlib.import_module(name)
+        reached_after_import.append(True)
+        time.sleep(30)  # the re-sent signal interrupts this
+    assert sys.modules[name].FINISHED
+    assert reached_after_import == [True]
+    sys.modules.pop(name, None)
+
+
+def test_sigterm_outside_an_import_interrupts_at_once():
+    import os
+    import signal
+    import time
+
+    from rnan_keras.cli.export import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    slept = []
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        slept.append(True)
+    assert slept == []  # the handler raised during the sleep
+    assert signal.getsignal(signal.SIGTERM) is before
