@@ -13,8 +13,10 @@ and rounded to 8 bit, the task's channel and border crop), the classical ones th
 
 Sets are used whole, except where a method takes more than ``--slow-seconds`` (10 s) on the
 first image: then every method of that set and level gets the first ``--slow-cap`` (12)
-images (the table says which). For the tasks in ``--ensemble`` (default: super-resolution,
-where it is cheap) the preset is also measured with the x8 geometric self-ensemble
+images (the table says which). Time per image is the median over the images; every
+method first restores the first image once, untimed (``evaluate(warmup=True)``), so
+graph tracing and first-call set-up are not counted. For the tasks in ``--ensemble``
+(default: super-resolution, where it is cheap) the preset is also measured with the x8 geometric self-ensemble
 (``rnan restore --ensemble``, the paper's RNAN+) as a separate "RNAN+" row; the verdict on
 the targets is the plain preset's, the RNAN+ rows are reported beside it. The classical
 methods are the ``baselines`` extra (``pip install -e .[baselines]``); a missing one is
@@ -138,7 +140,7 @@ def _measure(model, task, folder, level, args, fn=None, cap=None, ensemble=False
     limit = cap if cap is not None else (args.max_images or None)
     result, _ = evaluate(model, task, folder, seed=args.seed, tile=args.tile,
                          max_images=limit, restore_fn=fn, on_image=check, ensemble=ensemble,
-                         with_baseline=input_metrics, **kw)
+                         with_baseline=input_metrics, warmup=True, **kw)
     return result
 
 
@@ -230,7 +232,9 @@ def check_targets(rows: list[dict]) -> list[dict]:
 
 def to_markdown(rows: list[dict], targets: list[dict], meta: dict) -> str:
     head = (f"Measured {meta['date']} on {meta['machine']} (load before "
-            f"{meta['load_before']}, after {meta['load_after']}); seed {meta['seed']}.")
+            f"{meta['load_before']}, after {meta['load_after']}); seed {meta['seed']}. "
+            "s / image: median over the images, each method timed after one untimed "
+            "warm-up run on the first image.")
     lines = [head, "",
              "| task | set | level | method | images | PSNR | SSIM | s / image |",
              "|---|---|---|---|---|---:|---:|---:|"]

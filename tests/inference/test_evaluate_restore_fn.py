@@ -57,3 +57,32 @@ def test_without_baseline_only_the_baseline_is_missing(images):
     assert [(r.baseline_psnr, r.baseline_ssim) for r in bare.images] == [(None, None)] * 2
     assert bare.mean()["baseline_psnr"] is None
     assert "| - | - |" in bare.to_markdown()
+
+
+def test_warmup_runs_the_first_image_once_untimed(images, monkeypatch):
+    """warmup=True restores image 0 once before the timed loop; its cost is not counted.
+
+    A fake clock that only the restoring function advances: the first call costs 10
+    "seconds" (one-time set-up), every later call 1.
+    """
+    import rnan_keras.inference.evaluate as ev
+
+    now = [0.0]
+    calls: list[np.ndarray] = []
+
+    def fn(x):
+        calls.append(x.copy())
+        now[0] += 10.0 if len(calls) == 1 else 1.0
+        return x + 3.0
+
+    monkeypatch.setattr(ev.time, "time", lambda: now[0])
+    cold, _ = evaluate(None, "dn_rgb", images, sigma=25, restore_fn=fn, tile=None)
+    assert [r.seconds for r in cold.images] == [10.0, 1.0] and len(calls) == 2
+
+    calls.clear()
+    warm, _ = evaluate(None, "dn_rgb", images, sigma=25, restore_fn=fn, tile=None, warmup=True)
+    assert [r.seconds for r in warm.images] == [1.0, 1.0]
+    assert len(calls) == 3 and np.array_equal(calls[0], calls[1])  # image 0, twice
+    assert not np.array_equal(calls[1], calls[2])
+    assert [r.psnr for r in warm.images] == [r.psnr for r in cold.images]
+    assert warm.settings["warmup"] is True and cold.settings["warmup"] is False
