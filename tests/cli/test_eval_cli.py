@@ -95,7 +95,29 @@ def test_eval_tiny_rnan_end_to_end(three_images, tiny_rnan_file, tmp_path):
     for r in result["images"]:
         assert math.isfinite(r["psnr"]) and -1 <= r["ssim"] <= 1
         assert r["psnr"] != r["baseline_psnr"]
-    assert result["settings"]["tile"] == 32
+    assert result["settings"]["tile"] == 32 and result["settings"]["warmup"] is False
+
+
+def test_eval_warmup_flag_reaches_evaluate(three_images, tiny_rnan_file, tmp_path, monkeypatch):
+    import importlib
+
+    restore_mod = importlib.import_module("rnan_keras.inference.restore")
+    calls = []
+    real = restore_mod.restore_array
+    monkeypatch.setattr(restore_mod, "restore_array",
+                        lambda *a, **k: calls.append(a[1].shape) or real(*a, **k))
+    results = {}
+    for flag in ([], ["--warmup"]):
+        calls.clear()
+        out = tmp_path / f"w{len(flag)}"
+        assert _run(["--task", "dn_rgb", "--sigma", "50", "--data", str(three_images),
+                     "--model", str(tiny_rnan_file), "--out", str(out), "--grid", "0",
+                     "--max-images", "2", "-q", *flag]) == 0
+        results[bool(flag)] = (json.loads((out / "results.json").read_text()), len(calls))
+    (cold, n_cold), (warm, n_warm) = results[False], results[True]
+    assert (n_cold, n_warm) == (2, 3)  # one extra, untimed restoration of image 0
+    assert warm["settings"]["warmup"] is True
+    assert [r["psnr"] for r in warm["images"]] == [r["psnr"] for r in cold["images"]]
 
 
 def test_eval_sr_uses_y_channel_and_crop(three_images, tmp_path):
