@@ -16,12 +16,12 @@ first image: then every method of that set and level gets the first ``--slow-cap
 images (the table says which). Time per image is the median over the images; every
 method first restores the first image once, untimed (``evaluate(warmup=True)``), so
 graph tracing and first-call set-up are not counted. For the tasks in ``--ensemble``
-(default: super-resolution, where it is cheap) the preset is also measured with the x8 geometric self-ensemble
-(``rnan restore --ensemble``, the paper's RNAN+) as a separate "RNAN+" row; the verdict on
-the targets is the plain preset's, the RNAN+ rows are reported beside it. The classical
-methods are the ``baselines`` extra (``pip install -e .[baselines]``); a missing one is
-skipped with a note. ``TARGETS`` are the margins the presets must reach over the best
-classical method of their task.
+(default: super-resolution, where it is cheap) the preset is also measured with the x8
+geometric self-ensemble (``rnan restore --ensemble``, the paper's RNAN+) as a separate
+"RNAN+" row; the verdict on the targets is the plain preset's, the RNAN+ rows are reported
+beside it. The classical methods are the ``baselines`` extra (``pip install -e
+.[baselines]``); a missing one is skipped with a note. ``TARGETS`` are the margins the
+presets must reach over the best classical method of their task.
 
     python scripts/preset_results.py --out scripts/results/preset_results.json \\
         --markdown scripts/results/preset_results.md
