@@ -9,6 +9,7 @@ from typing import Any
 from rnan_keras.errors import ConfigError
 from rnan_keras.training.config import (
     DEGRADE_MODES,
+    LOSSES,
     TASKS,
     TrainConfig,
     config_from_dict,
@@ -111,7 +112,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"halve the learning rate every N steps (default {d.lr_decay_steps})")
     g.add_argument("--lr-decay-scale", type=float, metavar="F",
                    help="multiply --lr-decay-steps by F for short runs (default 1)")
-    g.add_argument("--loss", choices=("l2", "l1"), help="loss (default l2)")
+    g.add_argument("--loss", choices=LOSSES,
+                   help="l2 (default, the paper's), l1, or psnr: mean per-image "
+                   "10 log10(MSE), so a blind noise range's low-sigma patches count as much "
+                   "as its noisy ones")
     g.add_argument("--mixed-precision", action="store_true", default=None,
                    help="mixed_float16 compute, float32 output, dynamic loss scaling")
     jit = g.add_mutually_exclusive_group()

@@ -18,7 +18,8 @@ from rnan_keras.data.image_io import atomic_write_bytes
 from rnan_keras.errors import ConfigError
 from rnan_keras.tasks import TASKS
 
-LOSSES = ("l2", "l1")
+#: Training losses (rnan_keras.training.losses): the paper's L2, L1, per-image PSNR.
+LOSSES = ("l2", "l1", "psnr")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Where training batches are degraded (rnan_keras.data.pipeline.DEGRADE_MODES).
 DEGRADE_MODES = ("host", "device")

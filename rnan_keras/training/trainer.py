@@ -39,6 +39,7 @@ from rnan_keras.metrics.keras_metrics import psnr_metric
 from rnan_keras.training import callbacks as cb
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
+from rnan_keras.training.losses import make_loss
 from rnan_keras.training.schedules import paper_schedule
 from rnan_keras.training.strategy import is_chief, make_strategy
 from rnan_keras.training.validation import (
@@ -58,10 +59,6 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.mixed_precision:
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
-
-
-def make_loss(name: str) -> keras.losses.Loss:
-    return keras.losses.MeanAbsoluteError() if name == "l1" else keras.losses.MeanSquaredError()
 
 
 def _ensure_float32_output(model: keras.Model) -> keras.Model:
