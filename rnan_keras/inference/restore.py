@@ -44,7 +44,9 @@ still need a lot of memory, and the attention's cost grows with (HW)^2). With ti
 non-local attention sees one tile, as in the official ``forward_chop`` (which splits until a
 tile has under 10 000 pixels); see :mod:`rnan_keras.inference.tiling`.
 
-``ensemble=True`` averages the 8 flips / rotations (the paper's RNAN+).
+``ensemble=True`` averages the 8 flips / rotations (the paper's RNAN+); for a demosaic
+model each view is first brought back to its GRBG layout by a mirrored row / column
+(:func:`~rnan_keras.inference.ensemble.bayer_self_ensemble`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from rnan_keras.data.color import rgb_to_gray, rgb_to_ycbcr, ycbcr_to_rgb
 from rnan_keras.data.mosaic import bayer_from_raw
 from rnan_keras.errors import ConfigError
 from rnan_keras.inference import memory
-from rnan_keras.inference.ensemble import self_ensemble
+from rnan_keras.inference.ensemble import bayer_self_ensemble, bayer_views, self_ensemble
 from rnan_keras.inference.memory import resolve_tile  # noqa: F401 -- re-exported
 from rnan_keras.inference.tiling import (
     count_tiles,
@@ -105,8 +107,12 @@ def restore_array(
     per_call = memory.tiles_per_call(
         runner, h, w, tile_size, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu,
     )
-    n_views = 8 if ensemble else 1
-    total = count_tiles(h, w, tile_size, overlap) * n_views
+    bayer = ensemble and model_spec(model).bayer_input
+    if bayer:  # views with a mirrored row / column are a pixel larger
+        total = sum(count_tiles(vh, vw, tile_size, overlap)
+                    for *_, vh, vw in bayer_views(h, w))
+    else:
+        total = count_tiles(h, w, tile_size, overlap) * (8 if ensemble else 1)
     predict = model_function(runner)
     with progress_bar(total, progress) as bar:
 
@@ -116,6 +122,8 @@ def restore_array(
                 progress=bar.update, tiles_per_call=per_call,
             )
 
+        if bayer:
+            return bayer_self_ensemble(one, x)
         if ensemble:
             return self_ensemble(one, x)
         return one(x)
@@ -160,7 +168,7 @@ def restore(
         raise ConfigError(f"scale={scale} requested but the model up-scales by {m_scale}")
     alpha = image_io.to_float(arr[:, :, -1:]) if arr.shape[2] in (2, 4) else None
     x = image_io.to_float(arr[:, :, :-1] if alpha is not None else arr)
-    model_in, ycc = _model_input(model, x, ensemble)
+    model_in, ycc = _model_input(model, x)
     gpu = device is not None and device.lower() == "gpu"
     try:
         y = _run_on(device, lambda: restore_array(
@@ -191,18 +199,12 @@ def _run_on(device: str | None, fn):
         return fn()
 
 
-def _model_input(model, x: np.ndarray, ensemble: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _model_input(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(what the model takes, YCbCr of the input for a car model on colour) from float ``x``.
 
     Applies the colour handling of the module docstring, warning where it converts.
     """
     m_channels, spec, color = model_channels(model), model_spec(model), x.shape[2]
-    if ensemble and spec.bayer_input:
-        warnings.warn(
-            "self-ensemble changes the Bayer layout the demosaic model sees (GRBG becomes "
-            "other patterns); results may be worse than without it",
-            stacklevel=3,
-        )
     if color == m_channels:
         return x, None
     if m_channels == 3 and color == 1:

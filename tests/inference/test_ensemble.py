@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
+import importlib
+import warnings
 
+import keras
+import numpy as np
+import pytest
+
+from rnan_keras import build_model
 from rnan_keras.inference import restore
 from rnan_keras.inference.ensemble import (
     TRANSFORMS,
+    bayer_self_ensemble,
+    bayer_shift,
+    bayer_views,
     forward_transform,
     inverse_transform,
     self_ensemble,
@@ -58,3 +67,97 @@ def test_restore_with_ensemble_differs_from_plain(tiny_rnan):
     ens = restore(x, tiny_rnan, tile="none", ensemble=True).astype(int)
     assert ens.shape == plain.shape == x.shape
     assert np.abs(ens - plain).max() > 0
+
+
+# --- demosaicing: every view is a GRBG mosaic -------------------------------------------
+
+def _mosaic(rgb: np.ndarray, pattern: str = "GRBG") -> np.ndarray:
+    from rnan_keras.data.mosaic import bayer_mosaic
+
+    return np.asarray(bayer_mosaic(rgb, pattern), np.float32)
+
+
+@pytest.mark.parametrize("pattern", ["GRBG", "RGGB", "BGGR", "GBRG"])
+@pytest.mark.parametrize("h,w", [(6, 8), (7, 8), (6, 9), (7, 9)])
+def test_every_bayer_view_is_a_mosaic_of_the_pattern(pattern, h, w):
+    # An image whose three channels are all non-zero: a view is a true ``pattern`` mosaic
+    # exactly when it equals bayer_mosaic(its own channel sums spread over RGB, pattern).
+    rgb = np.random.default_rng(0).uniform(1, 255, (h, w, 3)).astype(np.float32)
+    x = _mosaic(rgb, pattern)
+    seen = []
+
+    def is_mosaic(view):
+        full = np.repeat(view.sum(axis=2, keepdims=True), 3, axis=2)
+        return (view != 0).sum(axis=2).max() == 1 and np.array_equal(_mosaic(full, pattern),
+                                                                    view)
+
+    def fn(view):
+        assert is_mosaic(view)
+        seen.append(view.shape)
+        return view
+
+    out = bayer_self_ensemble(fn, x, pattern)
+    np.testing.assert_allclose(out, x, atol=1e-4)  # identity model: the mosaic back
+    assert len(seen) == 8
+    assert {s[:2] for s in seen} == {
+        (vh, vw) for *_, vh, vw in bayer_views(h, w, pattern)}
+    # a view is shifted exactly when, unshifted, it has another layout
+    for k, f in TRANSFORMS:
+        plain = is_mosaic(forward_transform(x, k, f))
+        assert (bayer_shift(h, w, k, f, pattern) == (0, 0)) == plain, (k, f)
+    if pattern == "GRBG":  # the model's layout: half the views need a shift at every size
+        assert sum(bayer_shift(h, w, k, f) != (0, 0) for k, f in TRANSFORMS) >= 4
+
+
+def test_bayer_ensemble_averages_the_restored_views():
+    # fn adds a ramp along the view's width: the output is the mean of the eight ramps
+    # mapped back, each view cropped to the image after its mirrored row / column.
+    x = _mosaic(np.full((4, 6, 3), 100, np.float32))
+
+    def f(v):
+        return v + np.arange(v.shape[1], dtype=np.float32)[None, :, None]
+
+    expected = []
+    for k, fl, dy, dx, _, _ in bayer_views(4, 6):
+        view = np.pad(forward_transform(x, k, fl), ((dy, 0), (dx, 0), (0, 0)), mode="reflect")
+        expected.append(inverse_transform(f(view)[dy:, dx:], k, fl))
+    np.testing.assert_allclose(bayer_self_ensemble(f, x), np.mean(expected, axis=0),
+                               atol=1e-5)
+
+
+def test_bayer_shift_rejects_a_too_small_mosaic():
+    with pytest.raises(ValueError, match="at least 2x2"):
+        bayer_shift(1, 5, 0, False)
+
+
+def test_restore_demosaic_ensemble_feeds_grbg_views(monkeypatch):
+    # A demosaic model that records the colour layout of every input it is given.
+    from rnan_keras.data.mosaic import bayer_masks
+    restore_mod = importlib.import_module("rnan_keras.inference.restore")  # the module
+
+    keras.utils.set_random_seed(0)
+    model = build_model("demosaic", n_feats=4, n_resgroups=2)
+    seen = []
+    real = restore_mod.model_function
+
+    def spy(runner):
+        predict = real(runner)
+
+        def run(batch):
+            b = np.asarray(batch)
+            seen.append([(b[0, i, j] != 0).astype(np.float32) for i, j in
+                         ((0, 0), (0, 1), (1, 0), (1, 1))])
+            return predict(batch)
+        return run
+
+    monkeypatch.setattr(restore_mod, "model_function", spy)
+    rgb = np.random.default_rng(2).integers(1, 256, (21, 30, 3)).astype(np.uint8)
+    mosaic = _mosaic(rgb.astype(np.float32)).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Bayer-layout warning any more
+        out = restore(mosaic, model, tile="none", ensemble=True)
+    assert out.shape == rgb.shape
+    grbg = bayer_masks("GRBG").reshape(4, 3)
+    assert len(seen) == 8
+    for corner in seen:
+        np.testing.assert_array_equal(np.asarray(corner), grbg)
