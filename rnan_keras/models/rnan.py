@@ -66,8 +66,11 @@ class RNAN(keras.Model):
         cfg = RNANConfig(**config).validate()
         f = cfg.n_feats
         inputs = keras.Input(shape=(None, None, cfg.n_colors), name="image")
-        x = PadToMultiple(2, name="pad")(inputs)
-        if get_variant_spec(cfg.variant).is_sr:
+        spec = get_variant_spec(cfg.variant)
+        # a Bayer mosaic is mirrored about its edge pixel, which keeps its CFA phase
+        x = PadToMultiple(2, mode="REFLECT" if spec.bayer_input else "SYMMETRIC",
+                          name="pad")(inputs)
+        if spec.is_sr:
             x = MeanShift(-1, rgb_range=cfg.rgb_range, name="sub_mean", dtype="float32")(x)
             skip = BicubicUpsample(cfg.scale, name="bicubic")(x) if cfg.sr_bicubic_skip else None
         head = keras.layers.Conv2D(f, 3, padding="same", name="head")(x)
@@ -87,7 +90,7 @@ class RNAN(keras.Model):
         tail = keras.layers.Conv2D(
             cfg.n_colors, 3, padding="same", kernel_initializer=tail_init, name="tail"
         )
-        if get_variant_spec(cfg.variant).is_sr:
+        if spec.is_sr:
             h = keras.layers.Add(name="long_skip")([h, head])
             h = Upsampler(f, cfg.scale, name="upsampler")(h)
             h = tail(h)

@@ -32,6 +32,7 @@ CASES = {
     "pixel_shuffle": lambda: (L.PixelShuffle(3), _x(c=18)),
     "upsampler_x4": lambda: (L.Upsampler(F, 4), _x()),
     "pad_to_multiple": lambda: (L.PadToMultiple(2), _x(h=7, w=9, c=3)),
+    "pad_to_multiple_reflect": lambda: (L.PadToMultiple(2, mode="reflect"), _x(h=7, w=9, c=3)),
 }
 
 
