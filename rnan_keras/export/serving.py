@@ -109,6 +109,7 @@ class ServingModule(tf.Module):
         self.n_colors = info["n_colors"]
         self.scale = info["scale"]
         core = core_model(model)
+        self.pad_mode = getattr(model.get_layer("pad"), "mode", "SYMMETRIC")
         self._keras = _Untracked(core=core)
         self.weights = [getattr(w, "value", w) for w in core.weights]
         dtype = tf.uint8 if spec.uint8 else tf.float32
@@ -129,6 +130,7 @@ class ServingModule(tf.Module):
             overlap=self.spec.overlap,
             scale=self.scale,
             channels=self.n_colors,
+            pad_mode=self.pad_mode,
         )
 
     def _serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:

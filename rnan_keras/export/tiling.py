@@ -54,17 +54,21 @@ def check_tiling(tile: int | None, overlap: int) -> tuple[int | None, int]:
     return tile, overlap
 
 
-def pad_to_even(x: tf.Tensor) -> tf.Tensor:
-    """Pad H and W of ``(B, H, W, C)`` up to even sizes by repeating the last row/column.
+def pad_to_even(x: tf.Tensor, mode: str = "SYMMETRIC") -> tf.Tensor:
+    """Pad H and W of ``(B, H, W, C)`` up to even sizes, as the model's ``pad`` layer does.
 
-    For a one-pixel pad this equals the model's ``SYMMETRIC`` padding; it is written as a
-    gather so that TFLite and ONNX keep the static channel count.
+    ``SYMMETRIC`` repeats the last row / column; ``REFLECT`` (Bayer mosaics) mirrors the one
+    before it, which keeps the CFA's colours (needs H, W >= 2). Written as a gather so that
+    TFLite and ONNX keep the static channel count.
     """
     shape = tf.shape(x)
     h, w = shape[1], shape[2]
-    rows = tf.minimum(tf.range(h + h % 2), h - 1)
-    cols = tf.minimum(tf.range(w + w % 2), w - 1)
-    return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+
+    def index(n):
+        i = tf.range(n + n % 2)
+        return tf.where(i < n, i, 2 * (n - 1) - i) if mode == "REFLECT" else tf.minimum(i, n - 1)
+
+    return tf.gather(tf.gather(x, index(h), axis=1), index(w), axis=2)
 
 
 def _round_half_even_div(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -157,6 +161,7 @@ def tiled_forward(
     overlap: int = DEFAULT_OVERLAP,
     scale: int = 1,
     channels: int | None = None,
+    pad_mode: str = "SYMMETRIC",
 ) -> tf.Tensor:
     """Run ``core`` over overlapping tiles of ``x`` and blend: ``(B,H,W,C) -> (B,sH,sW,C)``.
 
@@ -167,13 +172,15 @@ def tiled_forward(
         overlap: minimum overlap of neighbouring tiles in input pixels (<= tile // 2).
         scale: output / input size ratio of ``core`` (the SR factor, 1 otherwise).
         channels: output channels (default: the input's static channel count).
+        pad_mode: how odd-sized tiles are padded (:func:`pad_to_even`): the model's ``pad``
+            layer mode, ``REFLECT`` for a demosaic model.
     """
     tile, overlap = check_tiling(tile, overlap)
     channels = int(channels or x.shape[-1])
     shape = tf.shape(x)
     b, h, w = shape[0], shape[1], shape[2]
     if tile is None:
-        return core(pad_to_even(x))[:, : h * scale, : w * scale, :]
+        return core(pad_to_even(x, pad_mode))[:, : h * scale, : w * scale, :]
 
     starts_h, stops_h = tile_spans(h, tile, overlap)
     starts_w, stops_w = tile_spans(w, tile, overlap)
@@ -188,7 +195,7 @@ def tiled_forward(
         j = k - i * n_w
         y0, y1, x0, x1 = starts_h[i], stops_h[i], starts_w[j], stops_w[j]
         th, tw = (y1 - y0) * scale, (x1 - x0) * scale
-        out = core(pad_to_even(x[:, y0:y1, x0:x1, :]))[:, :th, :tw, :]
+        out = core(pad_to_even(x[:, y0:y1, x0:x1, :], pad_mode))[:, :th, :tw, :]
         wy = span_weights(tf.range(th), th, rows[2][i], rows[3][i])
         wx = span_weights(tf.range(tw), tw, cols[2][j], cols[3][j])
         out = out * (_outer(wy, wx) + EPS)

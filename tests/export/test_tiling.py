@@ -134,3 +134,32 @@ def test_check_tiling_rejects_bad_settings(tile, overlap):
 
 def test_check_tiling_accepts_none():
     assert check_tiling(None, 8) == (None, 0)
+
+
+def test_pad_to_even_reflect_mirrors_the_row_before_the_last():
+    x = _image(3, 5, c=2)
+    got = pad_to_even(tf.constant(x), "REFLECT").numpy()
+    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)),
+                                              mode="reflect"))
+    even = _image(4, 6)
+    np.testing.assert_array_equal(pad_to_even(tf.constant(even), "REFLECT").numpy(), even)
+
+
+@pytest.mark.parametrize("tile", [None, 8])
+def test_demosaic_serving_keeps_the_bayer_phase_at_odd_sizes(tile):
+    # as tests/layers/test_padding.py for the Keras model: with a zero tail the network is
+    # the bilinear demosaic, exact on a one-colour mosaic only if the padding keeps the CFA
+    import keras
+
+    from rnan_keras import build_model
+    from rnan_keras.data.mosaic import bayer_mosaic
+    from rnan_keras.export.serving import ServingModule, ServingSpec
+
+    keras.utils.set_random_seed(0)
+    model = build_model("demosaic", n_feats=4, n_resgroups=2, demosaic_bilinear_skip=True,
+                        zero_init_tail=True)
+    flat = np.broadcast_to(np.array([100.0, 150.0, 200.0], np.float32), (1, 13, 15, 3))
+    module = ServingModule(model, ServingSpec(tile=tile, overlap=2 if tile else 0))
+    assert module.pad_mode == "REFLECT"
+    out = module(np.asarray(bayer_mosaic(flat)))
+    np.testing.assert_allclose(out, flat, atol=1e-3)  # 9-tap float32 sums: ~1e-4
