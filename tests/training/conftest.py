@@ -1,7 +1,9 @@
-"""Fixtures of the training tests: tiny image folders and a tiny run config."""
+"""Fixtures of the training tests: tiny image folders, a tiny run config, a fixed overfit
+dataset and the run log reader."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,27 @@ def make_image_folder(folder: Path, n: int, size: tuple[int, int], seed: int) ->
     for i in range(n):
         Image.fromarray(_smooth_image(rng, *size)).save(folder / f"img{i}.png")
     return folder
+
+
+def fixed_batches(nan_from: int | None = None):
+    """A repeated batch of 2 fixed (noisy, clean) 16x16 patches: a tiny overfit set; from
+    batch ``nan_from`` on, the noisy input is NaN."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(60, 200, (2, 16, 16, 3)).astype("float32")
+    noisy = clean + rng.normal(0, 20, clean.shape).astype("float32")
+    ds = tf.data.Dataset.from_tensors((noisy, clean))
+    if nan_from is None:
+        return ds.repeat()
+    bad = tf.data.Dataset.from_tensors((noisy * np.float32("nan"), clean))
+    return ds.repeat(nan_from).concatenate(bad.repeat())
+
+
+def read_train_log(run: Path) -> list[dict]:
+    """The rows of a run's ``logs/train.csv``."""
+    with open(Path(run) / "logs" / "train.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="session")

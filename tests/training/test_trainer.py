@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -21,31 +20,15 @@ import keras
 from rnan_keras.errors import ConfigError, TrainingDivergedError
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.trainer import train
-
-
-def _csv(run) -> list[dict]:
-    with open(run / "logs" / "train.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _fixed_batches(n_batches: int | None = None, nan_from: int | None = None):
-    """A repeated batch of 2 fixed (noisy, clean) 16x16 patches: a tiny overfit set."""
-    rng = np.random.default_rng(0)
-    clean = rng.uniform(60, 200, (2, 16, 16, 3)).astype("float32")
-    noisy = clean + rng.normal(0, 20, clean.shape).astype("float32")
-    ds = tf.data.Dataset.from_tensors((noisy, clean))
-    if nan_from is None:
-        return ds.repeat()
-    bad = tf.data.Dataset.from_tensors((noisy * np.float32("nan"), clean))
-    return ds.repeat(nan_from).concatenate(bad.repeat())
+from tests.training.conftest import fixed_batches, read_train_log
 
 
 def test_loss_decreases_on_overfit_set(tiny_config):
     cfg = tiny_config(steps=20, ckpt_every=5, lr=2e-3)
     out = io.StringIO()
-    summary = train(cfg, train_dataset=_fixed_batches(), stream=out)
+    summary = train(cfg, train_dataset=fixed_batches(), stream=out)
     cfg_out = Path(cfg.out)
-    rows = _csv(cfg_out)
+    rows = read_train_log(cfg_out)
     assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
     first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
     assert last < 0.5 * first, (first, last)
@@ -69,7 +52,7 @@ def test_pipeline_validation_best_model_and_tensorboard(tiny_config, val_dir):
     assert np.isfinite(summary["final_val_psnr"]) and summary["best_step"] in (3, 6)
     assert summary["best_val_psnr"] >= summary["final_val_psnr"]
     assert (run / "best.keras").is_file()
-    rows = _csv(run)
+    rows = read_train_log(run)
     assert [r["val_psnr"] != "" for r in rows] == [True, True]
     # The schedule halved the learning rate after 4 steps.
     assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[1]["lr"]) == \
@@ -102,12 +85,12 @@ def test_resume_with_another_validation_set_rescores_the_best_model(tiny_config,
 
     run = Path(tiny_config().out)
     train(tiny_config(steps=3, ckpt_every=3, val_dir=str(val_dir)),
-          train_dataset=_fixed_batches(), stream=io.StringIO())
+          train_dataset=fixed_batches(), stream=io.StringIO())
     first_best = json.loads((run / "summary.json").read_text())["best_val_psnr"]
     # Same set: the fingerprint matches and the recorded best is kept as it is.
     out = io.StringIO()
     train(tiny_config(steps=4, ckpt_every=1, val_dir=str(val_dir)),
-          train_dataset=_fixed_batches(), stream=out)
+          train_dataset=fixed_batches(), stream=out)
     assert "validation set changed" not in out.getvalue()
     # Another set: the best model is scored on it before training goes on.
     other = make_image_folder(tmp_path / "other_val", 2, (32, 40), seed=7)
@@ -117,7 +100,7 @@ def test_resume_with_another_validation_set_rescores_the_best_model(tiny_config,
     assert abs(expected - first_best) > 0.01  # the two sets score differently
     out = io.StringIO()
     summary = train(tiny_config(steps=5, ckpt_every=1, val_dir=str(other)),
-                    train_dataset=_fixed_batches(), stream=out)
+                    train_dataset=fixed_batches(), stream=out)
     assert f"-> {expected:.2f} dB" in out.getvalue()
     # the new best is the larger of the re-scored best and step 5's PSNR on the new set
     assert summary["best_val_psnr"] == pytest.approx(max(expected, summary["final_val_psnr"]),
@@ -128,7 +111,7 @@ def test_resume_with_another_validation_set_rescores_the_best_model(tiny_config,
 
 def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_config):
     cfg = tiny_config(steps=10, ckpt_every=5)
-    train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     mgr = CheckpointManager(Path(cfg.out) / "checkpoints")
     assert [s for s, _ in mgr.list()] == [10, 5]
     saved5 = CheckpointManager.load(mgr.list()[1][1])
@@ -141,7 +124,7 @@ def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_co
     # which would bypass the suite's filter of a third-party warning (setup.cfg).
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        summary = train(tiny_config(steps=12, ckpt_every=5), train_dataset=_fixed_batches(),
+        summary = train(tiny_config(steps=12, ckpt_every=5), train_dataset=fixed_batches(),
                         stream=out)
     assert [str(w.message) for w in caught if w.category is RuntimeWarning
             and "skipping checkpoint at step 10" in str(w.message)]
@@ -149,7 +132,7 @@ def test_resume_continues_optimizer_and_falls_back_on_corrupt_checkpoint(tiny_co
     assert summary["resumed_from_step"] == 5
     assert summary["steps"] == 12 and summary["optimizer_iterations"] == 12
     assert [s for s, _ in mgr.list()] == [12, 10]  # rewritten 10, then the final step
-    assert [int(r["step"]) for r in _csv(Path(cfg.out))] == [5, 10, 12]
+    assert [int(r["step"]) for r in read_train_log(Path(cfg.out))] == [5, 10, 12]
 
 
 def test_resume_refuses_a_different_model(tiny_config):
@@ -160,13 +143,13 @@ def test_resume_refuses_a_different_model(tiny_config):
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "ckpt-00000005.npz").write_bytes(b"x")
     with pytest.raises(ConfigError, match="different model"):
-        train(tiny_config(steps=10), train_dataset=_fixed_batches(), stream=io.StringIO())
+        train(tiny_config(steps=10), train_dataset=fixed_batches(), stream=io.StringIO())
 
 
 def test_nan_stops_cleanly(tiny_config, capsys):
     cfg = tiny_config(steps=20, ckpt_every=5)
     with pytest.raises(TrainingDivergedError, match="NaN/inf at step 7.*ckpt-00000005"):
-        train(cfg, train_dataset=_fixed_batches(nan_from=6), stream=io.StringIO())
+        train(cfg, train_dataset=fixed_batches(nan_from=6), stream=io.StringIO())
     assert "loss became nan at step 7" in capsys.readouterr().err
     run = Path(cfg.out)
     assert [s for s, _ in CheckpointManager(run / "checkpoints").list()] == [5]
@@ -189,7 +172,7 @@ def test_sigterm_stops_after_the_step_with_a_resumable_checkpoint(tiny_config, m
     monkeypatch.setattr(cb.StepCounter, "on_train_batch_end", count_and_signal)
     before = signal.getsignal(signal.SIGTERM)
     cfg = tiny_config(steps=20, ckpt_every=5)
-    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    summary = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     assert "SIGTERM: stopping after this step" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before  # handler restored
     run = Path(cfg.out)
@@ -197,13 +180,13 @@ def test_sigterm_stops_after_the_step_with_a_resumable_checkpoint(tiny_config, m
     assert summary["steps"] == 7 and summary["optimizer_iterations"] == 7
     assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
     assert CheckpointManager(run / "checkpoints").list()[0][0] == 7  # newest first
-    assert [int(r["step"]) for r in _csv(run)] == [5, 7]
+    assert [int(r["step"]) for r in read_train_log(run)] == [5, 7]
     assert (run / "model.keras").is_file()
     monkeypatch.setattr(cb.StepCounter, "on_train_batch_end", counted)
-    resumed = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    resumed = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     assert resumed["status"] == "complete" and resumed["stopped_by"] is None
     assert resumed["resumed_from_step"] == 7 and resumed["optimizer_iterations"] == 20
-    assert [int(r["step"]) for r in _csv(run)] == [5, 7, 10, 15, 20]
+    assert [int(r["step"]) for r in read_train_log(run)] == [5, 7, 10, 15, 20]
 
 
 def test_a_second_signal_interrupts_at_once():
@@ -221,7 +204,7 @@ def test_a_second_signal_interrupts_at_once():
 
 def test_mixed_precision_keeps_float32_outputs(tiny_config):
     cfg = tiny_config(steps=4, ckpt_every=2, mixed_precision=True)
-    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    summary = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
     assert summary["steps"] == 4 and summary["mixed_precision"]
     run = Path(cfg.out)
@@ -246,7 +229,7 @@ def test_init_model_fine_tunes_from_keras_file(tiny_config, tmp_path):
     # No model overrides given: the architecture is read from the .keras file.
     cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "ft"), model={},
                       init_model=str(tmp_path / "src.keras"))
-    summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+    summary = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     assert summary["init_from"].startswith("model:")
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert saved["model"] == {"n_feats": 8, "n_resgroups": 2}
@@ -293,7 +276,7 @@ def test_xla_failure_falls_back_to_a_plain_graph_with_a_warning(tiny_config, mon
     cfg = tiny_config(steps=2, ckpt_every=2, jit_compile=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        summary = train(cfg, train_dataset=_fixed_batches(), stream=io.StringIO())
+        summary = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
     assert [w for w in caught if "XLA cannot compile" in str(w.message)]
     assert summary["jit_compile"] is False
     assert summary["steps"] == summary["optimizer_iterations"] == 2
@@ -301,7 +284,7 @@ def test_xla_failure_falls_back_to_a_plain_graph_with_a_warning(tiny_config, mon
 
 def test_xla_train_step_on_request(tiny_config):
     summary = train(tiny_config(steps=2, ckpt_every=2, jit_compile=True),
-                    train_dataset=_fixed_batches(), stream=io.StringIO())
+                    train_dataset=fixed_batches(), stream=io.StringIO())
     assert summary["jit_compile"] is True
     assert summary["steps"] == summary["optimizer_iterations"] == 2
     assert np.isfinite(summary["final_train_loss"])
