@@ -105,6 +105,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-model", metavar="FILE", help="start from a .keras model")
     g.add_argument("--init-official", metavar="FILE",
                    help="start from an official PyTorch checkpoint (.pt/.npz) via the converter")
+    g.add_argument("--widen", action="store_true", default=None,
+                   help="grow a narrower start point to --n-feats (other architecture "
+                   "options from the start point) so that it computes the same function "
+                   "(Net2WiderNet); scale-1 tasks")
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, metavar="N", help=f"total steps (default {d.steps})")
     g.add_argument("--lr", type=float, help=f"initial learning rate (default {d.lr:g})")

@@ -68,6 +68,8 @@ class TrainConfig:
     init_preset: str | None = None
     init_model: str | None = None
     init_official: str | None = None
+    # grow the start point to the model's larger n_feats, same function (Net2WiderNet)
+    widen: bool = False
 
     @property
     def effective_decay_steps(self) -> int:
@@ -110,6 +112,9 @@ class TrainConfig:
         inits = [k for k in ("init_preset", "init_model", "init_official") if getattr(self, k)]
         if len(inits) > 1:
             raise ConfigError(f"give at most one start point, got {', '.join(inits)}")
+        if self.widen and not inits:
+            raise ConfigError("--widen needs a start point (--init-preset, --init-model or "
+                              "--init-official) to widen")
         for key in ("sigma", "quality"):
             value = getattr(self, key)
             if isinstance(value, list | tuple) and (len(value) != 2 or value[0] > value[1]):

@@ -70,8 +70,9 @@ def _ensure_float32_output(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, out, name=model.name)
 
 
-def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str | None]:
-    """Weights of the fine-tuning start point (preset, .keras file or official checkpoint)."""
+def _load_init_source(config: TrainConfig) -> tuple[keras.Model | None, str | None]:
+    """The fine-tuning start point (preset, .keras file or official checkpoint) as a model,
+    and its label for the run's records."""
     if config.init_model or config.init_preset:
         from rnan_keras.models.resolve import load_model_file, resolve_model
 
@@ -79,18 +80,15 @@ def _load_init_source(config: TrainConfig) -> tuple[list[np.ndarray] | None, str
             path = Path(config.init_model)
             if not path.is_file():
                 raise ConfigError(f"--init-model file not found: {path}")
-            src = load_model_file(path, cache=False)
-            return src.get_weights(), f"model:{path}"
-        src = resolve_model(config.init_preset, cache=False)
-        return src.get_weights(), f"preset:{config.init_preset}"
+            return load_model_file(path, cache=False), f"model:{path}"
+        return resolve_model(config.init_preset, cache=False), f"preset:{config.init_preset}"
     if config.init_official:
         from rnan_keras.convert.official import convert
 
         path = Path(config.init_official)
         if not path.is_file():
             raise ConfigError(f"--init-official file not found: {path}")
-        src = convert(str(path), config.task)
-        return src.get_weights(), f"official:{path}"
+        return convert(str(path), config.task), f"official:{path}"
     return None, None
 
 
@@ -108,7 +106,9 @@ def _architecture_overrides(full: dict[str, Any]) -> dict[str, Any]:
 def resolve_start_point(config: TrainConfig) -> TrainConfig:
     """Fill ``task`` and ``model`` from the fine-tuning start point when they are not given,
     so ``--init-preset NAME`` alone trains the preset's architecture."""
-    if config.model or not (config.init_preset or config.init_model or config.init_official):
+    if not (config.init_preset or config.init_model or config.init_official):
+        return config
+    if config.model and not config.widen:
         return config
     arch: dict[str, Any] = {}
     if config.init_preset:
@@ -132,7 +132,8 @@ def resolve_start_point(config: TrainConfig) -> TrainConfig:
             saved = {}
         if saved.get("class_name") == "RNAN":
             arch = _architecture_overrides(saved.get("config", {}))
-    config.model = arch
+    # --widen: the start point's architecture, with the given overrides (a larger n_feats)
+    config.model = {**arch, **config.model} if config.widen else arch
     return config
 
 
@@ -318,14 +319,22 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
     ckpt = manager.restore_latest(model, optimizer)
     init_from = None
     if ckpt is None:
-        weights, init_from = _load_init_source(config)
-        if weights is not None:
+        source, init_from = _load_init_source(config)
+        if source is not None:
             try:
-                model.set_weights(weights)
-            except ValueError as exc:
+                if config.widen:
+                    from rnan_keras.models.widen import widen_into
+
+                    widen_into(source, model, seed=config.seed)
+                else:
+                    model.set_weights(source.get_weights())
+            except (ValueError, TypeError) as exc:
+                hint = ("--widen needs the start point's architecture with more --n-feats"
+                        if config.widen else "pass the same --n-feats/--n-resgroups, or "
+                        "--widen to grow a narrower start point")
                 raise CheckpointError(
                     f"start point {init_from} does not fit {config.task} with model "
-                    f"overrides {config.model} ({exc}); pass the same --n-feats/--n-resgroups"
+                    f"overrides {config.model} ({exc}); {hint}"
                 ) from exc
     else:
         init_from = ckpt.meta.get("init_from")

@@ -47,6 +47,19 @@ def test_sigma_forms(tmp_path):
         _parse(*base, "--sigma", "abc")
 
 
+def test_widen_option(tmp_path):
+    from rnan_keras.training.trainer import resolve_start_point
+
+    args = _parse("--train-dir", str(tmp_path), "--out", "o", "--init-preset", "dn_gray_small",
+                  "--n-feats", "24", "--widen")
+    cfg = resolve_start_point(train_cli.config_from_args(args))
+    assert cfg.widen and cfg.task == "dn_gray"
+    # the preset's architecture, with the wider n_feats on top
+    assert cfg.model["n_feats"] == 24 and cfg.model["n_resgroups"] == 2
+    assert not train_cli.config_from_args(_parse("dn_gray", "--train-dir", str(tmp_path),
+                                                 "--out", "o")).widen
+
+
 def test_config_file_with_command_line_override(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(
         {"task": "sr_x2", "train_dir": str(tmp_path), "out": str(tmp_path / "o"), "steps": 50,

@@ -238,6 +238,31 @@ def test_init_model_fine_tunes_from_keras_file(tiny_config, tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_widen_grows_the_start_point_with_the_same_function(tiny_config, tmp_path):
+    from rnan_keras import build_model
+
+    src_model = build_model("dn_rgb", n_feats=8, n_resgroups=2, zero_init_tail=False)
+    src_model.save(tmp_path / "src.keras")
+    # Only the new width is given: the rest of the architecture comes from the start point.
+    cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "wide"),
+                      model={"n_feats": 12}, init_model=str(tmp_path / "src.keras"),
+                      widen=True)
+    train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
+    saved = json.loads((tmp_path / "wide" / "config.json").read_text())
+    assert saved["model"] == {"n_feats": 12, "n_resgroups": 2}
+    wide = keras.models.load_model(tmp_path / "wide" / "model.keras")
+    assert wide.rnan_config.n_feats == 12
+    x = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype("float32")
+    y_src, y_wide = np.asarray(src_model(x)), np.asarray(wide(x))
+    # lr 1e-12: one step moves nothing measurable; float32 round-off only (see test_widen)
+    assert np.abs(y_wide - y_src).max() < 1e-4 * np.abs(y_src - x).max()
+
+
+def test_widen_needs_a_start_point(tiny_config):
+    with pytest.raises(ConfigError, match="--widen needs a start point"):
+        tiny_config(widen=True).validate()
+
+
 def test_official_checkpoint_start_point_resolves_architecture(shared_dir, tmp_path):
     from rnan_keras.training.config import TrainConfig
     from rnan_keras.training.trainer import _load_init_source, resolve_start_point
@@ -249,7 +274,8 @@ def test_official_checkpoint_start_point_resolves_architecture(shared_dir, tmp_p
     facts = json.loads((npz.parent / "official_facts.json").read_text())
     assert cfg.model["n_feats"] == 16
     assert cfg.model.get("n_resgroups", 10) == 10
-    weights, source = _load_init_source(cfg)
+    src, source = _load_init_source(cfg)
+    weights = src.get_weights()
     assert source.startswith("official:")
     n_params = sum(int(np.prod(w.shape)) for w in weights)
     assert n_params == facts["variants"]["dn_rgb"]["param_count_small"]
