@@ -58,7 +58,9 @@ RECIPE = {
     "ckpt_every": 200,
 }
 PRESETS = {
-    # name: (training folder, model overrides beyond the registry config, start preset)
+    # name: (training folder, model overrides beyond the registry config, start preset).
+    # An n_feats override above the registry's widens the start preset (``rnan train
+    # --widen``: same function, more channels) when the state starts afresh.
     "dn_rgb_small": ("CBSD432", {}, "dn_rgb_small"),
     "dn_gray_small": ("Train400", {}, "dn_gray_small"),
     # bilinear skip: starts at bilinear quality (30 dB on McMaster) instead of the mosaic
@@ -167,18 +169,21 @@ def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: 
     resumed = (run / "config.json").is_file() and current_step(run) > 0
     # a resumed run keeps its own architecture and dtype (the registry may have gained keys)
     stored = load_config_file(run / "config.json") if resumed else None
+    model = stored["model"] if stored else {**entry["config"], **overrides}
+    # a wider config than the start preset's: grow the preset (same function) and train on
+    widen = not resumed and start is not None and model["n_feats"] > entry["config"]["n_feats"]
     return recipe_config(
-        entry, stored["model"] if stored else {**entry["config"], **overrides}, train, val,
-        run, steps=steps, batch=gpu_batch if gpu else RECIPE["cpu_batch"],
-        every=RECIPE["ckpt_every"],
+        entry, model, train, val, run, steps=steps,
+        batch=gpu_batch if gpu else RECIPE["cpu_batch"], every=RECIPE["ckpt_every"],
         mixed=bool(stored["mixed_precision"] if stored else gpu), jit=gpu,
-        init_preset=None if resumed else start,
+        init_preset=None if resumed else start, widen=widen,
         saturation=saturation_range(name))
 
 
 def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *, steps: int,
                   batch: int, every: int, mixed: bool = False, jit: bool = False,
-                  init_preset: str | None = None, saturation: list[float] | None = None):
+                  init_preset: str | None = None, widen: bool = False,
+                  saturation: list[float] | None = None):
     """The TrainConfig of ``RECIPE`` for a registry entry and a model config."""
     from rnan_keras.training.config import TrainConfig
 
@@ -189,7 +194,7 @@ def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *
         batch_size=batch, lr=RECIPE["lr"], lr_decay_steps=RECIPE["lr_decay_steps"],
         loss=RECIPE["loss"], sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
         ckpt_every=every, keep_checkpoints=1, log_every=every, tensorboard=False,
-        mixed_precision=mixed, jit_compile=jit, init_preset=init_preset,
+        mixed_precision=mixed, jit_compile=jit, init_preset=init_preset, widen=widen,
         saturation=saturation,
     )
 

@@ -78,6 +78,20 @@ def test_data_options_train_and_validate_with_saturated_patches(tp, folder, tmp_
     assert cfg.saturation is None
 
 
+def test_a_wider_config_widens_the_start_preset(tp, folder, tmp_path, monkeypatch):
+    registry = json.loads(tp.REGISTRY.read_text())
+    entry = registry["dn_rgb_small"]
+    train, val = tp.split_folder(folder, tmp_path / "work", 2)
+    cfg = tp.make_config("dn_rgb_small", entry, tmp_path / "run", train, val, False, 10, 64)
+    assert not cfg.widen and cfg.init_preset == "dn_rgb_small"
+    wider = entry["config"]["n_feats"] + 8
+    monkeypatch.setitem(tp.PRESETS, "dn_rgb_small",
+                        ("CBSD432", {"n_feats": wider}, "dn_rgb_small"))
+    cfg = tp.make_config("dn_rgb_small", entry, tmp_path / "run", train, val, False, 10, 64)
+    assert cfg.widen and cfg.model["n_feats"] == wider and cfg.init_preset == "dn_rgb_small"
+    assert cfg.validate() is cfg
+
+
 def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     registry = json.loads(tp.REGISTRY.read_text())
     data = tp.split_folder(folder, tmp_path / "work", 2)
