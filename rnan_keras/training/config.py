@@ -115,6 +115,8 @@ class TrainConfig:
         if self.widen and not inits:
             raise ConfigError("--widen needs a start point (--init-preset, --init-model or "
                               "--init-official) to widen")
+        if self.widen and "n_feats" not in (self.model or {}):
+            raise ConfigError("--widen needs --n-feats: the width to grow the start point to")
         for key in ("sigma", "quality"):
             value = getattr(self, key)
             if isinstance(value, list | tuple) and (len(value) != 2 or value[0] > value[1]):

@@ -326,6 +326,7 @@ def _train(config, out, strategy, chief, manager, train_dataset, stream) -> dict
                     from rnan_keras.models.widen import widen_into
 
                     widen_into(source, model, seed=config.seed)
+                    init_from += f" widened to n_feats {config.model['n_feats']}"
                 else:
                     model.set_weights(source.get_weights())
             except (ValueError, TypeError) as exc:

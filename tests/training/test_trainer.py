@@ -247,7 +247,8 @@ def test_widen_grows_the_start_point_with_the_same_function(tiny_config, tmp_pat
     cfg = tiny_config(steps=1, ckpt_every=1, lr=1e-12, out=str(tmp_path / "wide"),
                       model={"n_feats": 12}, init_model=str(tmp_path / "src.keras"),
                       widen=True)
-    train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
+    summary = train(cfg, train_dataset=fixed_batches(), stream=io.StringIO())
+    assert summary["init_from"] == f"model:{tmp_path / 'src.keras'} widened to n_feats 12"
     saved = json.loads((tmp_path / "wide" / "config.json").read_text())
     assert saved["model"] == {"n_feats": 12, "n_resgroups": 2}
     wide = keras.models.load_model(tmp_path / "wide" / "model.keras")
@@ -261,6 +262,8 @@ def test_widen_grows_the_start_point_with_the_same_function(tiny_config, tmp_pat
 def test_widen_needs_a_start_point(tiny_config):
     with pytest.raises(ConfigError, match="--widen needs a start point"):
         tiny_config(widen=True).validate()
+    with pytest.raises(ConfigError, match="--widen needs --n-feats"):
+        tiny_config(widen=True, init_preset="dn_rgb_small", model={}).validate()
 
 
 def test_official_checkpoint_start_point_resolves_architecture(shared_dir, tmp_path):
