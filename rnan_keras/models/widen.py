@@ -95,7 +95,8 @@ def widen_into(source: keras.Model, target: keras.Model, *, seed: int = 0) -> No
                          f"{len(dst)} in the target (different architectures)")
     layers = list(source._flatten_layers())
     if any(isinstance(layer, Upsampler) for layer in layers):
-        raise ValueError("cannot widen an up-sampling (SR) model; scale-1 variants only")
+        raise ValueError("cannot widen an SR model (its up-sampler's pixel shuffle groups "
+                         "channels differently); scale-1 variants only")
     phis = {id(layer.phi) for layer in layers if isinstance(layer, NonLocalBlock)}
     widener = _Widener(seed)
     for a, b in zip(src, dst, strict=True):
@@ -135,8 +136,6 @@ def widen(model: keras.Model, n_feats: int, *, seed: int = 0) -> Any:
     from rnan_keras.models.rnan import RNAN
 
     cfg = model.rnan_config
-    if cfg.scale != 1:
-        raise ValueError(f"cannot widen an SR model (scale {cfg.scale}); scale-1 variants only")
     if n_feats < cfg.n_feats:
         raise ValueError(f"n_feats must be >= the model's {cfg.n_feats}, got {n_feats}")
     wide = RNAN(name=model.name, **{**cfg.to_dict(), "n_feats": int(n_feats)})
