@@ -121,7 +121,7 @@ class EvalResult:
             f"### {self.task}{' (' + level + ')' if level else ''} on {s.get('data_name', '')}",
             "",
             (f"Measured on {s['measured_on']}, crop border {s['crop_border']}; "
-            f"tile {s['tile']}, ensemble {'x8' if s['ensemble'] else 'off'}."),
+            f"tile {s['tile']}, ensemble {_views(s['ensemble'])}."),
             "",
             f"| image | size | {base} PSNR | {base} SSIM | PSNR | SSIM | time (s) |",
             "|---|---|---:|---:|---:|---:|---:|",
@@ -145,6 +145,12 @@ class EvalResult:
             names = ", ".join(Path(str(path)).name for path, _ in skipped)
             lines += ["", f"Skipped {len(skipped)} unreadable file(s), not in the mean: {names}."]
         return "\n".join(lines) + "\n"
+
+
+def _views(ensemble: bool | int) -> str:
+    """``off`` or ``xN`` for a settings' ensemble (a view count; True in older reports)."""
+    n = 8 if ensemble is True else int(ensemble or 0)
+    return f"x{n}" if n > 1 else "off"
 
 
 def _finite(obj: Any) -> Any:
@@ -175,7 +181,7 @@ def evaluate(
     seed: int = 0,
     tile: int | str | None = "auto",
     overlap: int = 16,
-    ensemble: bool = False,
+    ensemble: bool | int = False,
     max_memory: str | float | None = None,
     max_images: int | None = None,
     keep: int = 0,
@@ -213,6 +219,7 @@ def evaluate(
         ``(result, kept)``.
     """
     from rnan_keras.data.pipeline import make_eval_dataset
+    from rnan_keras.inference.ensemble import ensemble_views
     from rnan_keras.inference.restore import restore_array
 
     info = get_task(task)
@@ -232,7 +239,7 @@ def evaluate(
         "degraded_dir": None if degraded_dir is None else str(degraded_dir),
         "tile": tile,
         "overlap": overlap,
-        "ensemble": bool(ensemble),
+        "ensemble": len(ensemble_views(ensemble)),
         "crop_border": crop,
         "y_channel": y,
         "measured_on": "Y (Matlab rgb2ycbcr)" if y else ("gray/Y" if c_model == 1 else "RGB"),

@@ -44,8 +44,9 @@ still need a lot of memory, and the attention's cost grows with (HW)^2). With ti
 non-local attention sees one tile, as in the official ``forward_chop`` (which splits until a
 tile has under 10 000 pixels); see :mod:`rnan_keras.inference.tiling`.
 
-``ensemble=True`` averages the 8 flips / rotations (the paper's RNAN+); for a demosaic
-model each view is first brought back to its GRBG layout by a mirrored row / column
+``ensemble=True`` averages the 8 flips / rotations (the paper's RNAN+), ``ensemble=2`` or
+``4`` the first 2 or 4 of them (:func:`~rnan_keras.inference.ensemble.ensemble_views`); for
+a demosaic model each view is first brought back to its GRBG layout by a mirrored row / column
 (:func:`~rnan_keras.inference.ensemble.bayer_self_ensemble`).
 """
 
@@ -62,7 +63,12 @@ from rnan_keras.data.color import rgb_to_gray, rgb_to_ycbcr, ycbcr_to_rgb
 from rnan_keras.data.mosaic import bayer_from_raw
 from rnan_keras.errors import ConfigError
 from rnan_keras.inference import memory
-from rnan_keras.inference.ensemble import bayer_self_ensemble, bayer_views, self_ensemble
+from rnan_keras.inference.ensemble import (
+    bayer_self_ensemble,
+    bayer_views,
+    ensemble_views,
+    self_ensemble,
+)
 from rnan_keras.inference.memory import resolve_tile  # noqa: F401 -- re-exported
 from rnan_keras.inference.tiling import (
     count_tiles,
@@ -87,12 +93,13 @@ def restore_array(
     *,
     tile: int | str | None = "auto",
     overlap: int = memory.DEFAULT_OVERLAP,
-    ensemble: bool = False,
+    ensemble: bool | int = False,
     max_memory: str | float | None = None,
     progress: bool | None = None,
     gpu: bool = False,
 ) -> np.ndarray:
-    """Run ``model`` on one float32 ``(H, W, C)`` 0-255 image (tiled, optionally x8).
+    """Run ``model`` on one float32 ``(H, W, C)`` 0-255 image (tiled, optionally a
+    self-ensemble of ``ensemble`` views: True = 8, or 2 / 4, see ``ensemble_views``).
 
     ``C`` must be the model's channel count. Returns ``(s*H, s*W, C_out)`` float32,
     not clipped.
@@ -107,12 +114,13 @@ def restore_array(
     per_call = memory.tiles_per_call(
         runner, h, w, tile_size, max_memory=max_memory, c_in=c, c_out=c, scale=scale, gpu=gpu,
     )
-    bayer = ensemble and model_spec(model).bayer_input
+    views = ensemble_views(ensemble)
+    bayer = len(views) > 1 and model_spec(model).bayer_input
     if bayer:  # views with a mirrored row / column are a pixel larger
         total = sum(count_tiles(vh, vw, tile_size, overlap)
-                    for *_, vh, vw in bayer_views(h, w))
+                    for *_, vh, vw in bayer_views(h, w, transforms=views))
     else:
-        total = count_tiles(h, w, tile_size, overlap) * (8 if ensemble else 1)
+        total = count_tiles(h, w, tile_size, overlap) * len(views)
     predict = model_function(runner)
     with progress_bar(total, progress) as bar:
 
@@ -123,9 +131,9 @@ def restore_array(
             )
 
         if bayer:
-            return bayer_self_ensemble(one, x)
-        if ensemble:
-            return self_ensemble(one, x)
+            return bayer_self_ensemble(one, x, transforms=views)
+        if len(views) > 1:
+            return self_ensemble(one, x, transforms=views)
         return one(x)
 
 
@@ -137,7 +145,7 @@ def restore(
     quality: int | None = None,
     scale: int | None = None,
     tile: int | str | None = "auto",
-    ensemble: bool = False,
+    ensemble: bool | int = False,
     overlap: int = memory.DEFAULT_OVERLAP,
     max_memory: str | float | None = None,
     progress: bool | None = None,
@@ -153,12 +161,14 @@ def restore(
     warns when it is outside a preset's trained range. ``scale`` is checked against the
     model's. ``tile``: ``"auto"`` (fits ``max_memory``, see :mod:`~rnan_keras.inference.memory`),
     an int (tile side in input pixels, tiles ``overlap`` pixels apart) or ``"none"``.
-    ``ensemble``: average the 8 flips / rotations (RNAN+, 8x slower). ``progress``: a tqdm
-    bar over tiles (default when stderr is a terminal). ``max_pixels``: refuse larger images
+    ``ensemble``: average the 8 flips / rotations (True or 8: RNAN+, 8x slower) or 2 / 4 of
+    them (2x / 4x slower). ``progress``: a tqdm bar over tiles (default when stderr is a
+    terminal). ``max_pixels``: refuse larger images
     (before decoding files). ``output``: for a path, also write the result there atomically
     and return that path. ``device``: ``"cpu"`` / ``"gpu"`` pins the computation. Raises
     InvalidImageError / ImageReadError (bad input), ConfigError / ModelLoadError (bad model).
     """
+    ensemble_views(ensemble)  # a bad setting fails before any work
     arr, kind, squeeze = image_io.image_from_input(image, max_pixels)
     model = resolve_model(model_or_preset)
     for note in check_degradation_settings(model, sigma=sigma, quality=quality):

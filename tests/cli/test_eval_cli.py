@@ -178,3 +178,19 @@ def test_eval_preset_with_level_of_another_task_is_refused(three_images, tmp_pat
         _run(["--task", "dn_rgb", "--sigma", "25", "--quality", "10", "--data",
               str(three_images), "--preset", "dn_rgb_small", "--out", str(tmp_path / "r")])
     assert not (tmp_path / "r").exists()
+
+
+def test_eval_ensemble_views_reach_evaluate(three_images, tiny_rnan_file, tmp_path):
+    from rnan_keras.inference.evaluate import evaluate
+
+    out = tmp_path / "v2"
+    assert _run(["--task", "dn_rgb", "--sigma", "50", "--data", str(three_images),
+                 "--model", str(tiny_rnan_file), "--out", str(out), "--grid", "0",
+                 "--tile", "none", "--max-images", "1", "-q", "--ensemble-views", "2"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["settings"]["ensemble"] == 2
+    model = keras.models.load_model(tiny_rnan_file, compile=False)
+    direct = {n: evaluate(model, "dn_rgb", three_images, sigma=50, tile="none",
+                          max_images=1, ensemble=n)[0].images[0].psnr for n in (1, 2)}
+    assert result["images"][0]["psnr"] == pytest.approx(direct[2], abs=1e-9)
+    assert direct[2] != direct[1]

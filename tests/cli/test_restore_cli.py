@@ -120,6 +120,17 @@ def test_bad_arguments(tmp_path: Path, model_file: Path):
         _run([str(src), "-o", str(tmp_path / "o.png")])
 
 
+def test_ensemble_options():
+    parser = argparse.ArgumentParser()
+    restore_cli.register(parser.add_subparsers())
+    base = ["restore", "in.png", "-o", "out.png", "--preset", "dn_rgb_small"]
+    assert parser.parse_args(base).ensemble == 1  # off
+    assert parser.parse_args([*base, "--ensemble"]).ensemble == 8
+    assert parser.parse_args([*base, "--ensemble-views", "4"]).ensemble == 4
+    with pytest.raises(SystemExit):  # only 1, 2, 4 or 8 views
+        parser.parse_args([*base, "--ensemble-views", "3"])
+
+
 def test_single_bad_file_is_an_error(tmp_path: Path, model_file: Path):
     (tmp_path / "trunc.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(ImageReadError, match="trunc.png"):

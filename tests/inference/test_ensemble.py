@@ -1,4 +1,4 @@
-"""Self-ensemble x8: transforms, inverses, and averaging."""
+"""Self-ensemble x8 (and x2 / x4): transforms, inverses, and averaging."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 
 from rnan_keras import build_model
+from rnan_keras.errors import ConfigError
 from rnan_keras.inference import restore
 from rnan_keras.inference.ensemble import (
     TRANSFORMS,
+    VIEW_ORDER,
     bayer_self_ensemble,
     bayer_shift,
     bayer_views,
+    ensemble_views,
     forward_transform,
     inverse_transform,
     self_ensemble,
@@ -67,6 +70,57 @@ def test_restore_with_ensemble_differs_from_plain(tiny_rnan):
     ens = restore(x, tiny_rnan, tile="none", ensemble=True).astype(int)
     assert ens.shape == plain.shape == x.shape
     assert np.abs(ens - plain).max() > 0
+
+
+# --- fewer views: ensemble=2 / 4 --------------------------------------------------------
+
+def _key(t: np.ndarray) -> bytes:
+    return t.tobytes() + bytes(t.shape)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8])
+def test_view_prefixes_are_subgroups(n):
+    # Composing any two views of the set gives a view of the set, so the n-view average is
+    # itself symmetric under those views.
+    x = np.arange(3 * 5, dtype=np.float32).reshape(3, 5, 1)
+    views = ensemble_views(n)
+    assert len(views) == n and len(set(views)) == n and views[0] == (0, False)
+    inside = {_key(forward_transform(x, k, f)) for k, f in views}
+    for k1, f1 in views:
+        for k2, f2 in views:
+            assert _key(forward_transform(forward_transform(x, k1, f1), k2, f2)) in inside
+    assert set(ensemble_views(True)) == set(TRANSFORMS) == set(VIEW_ORDER)
+    assert ensemble_views(False) == ensemble_views(1) == ((0, False),)
+
+
+@pytest.mark.parametrize("bad", [0, 3, 5, 16, 2.0, "4"])
+def test_other_view_counts_are_refused(bad):
+    with pytest.raises(ConfigError, match="view count"):
+        ensemble_views(bad)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_restore_with_n_views_averages_those_views(tiny_rnan, n):
+    x = np.random.default_rng(3).uniform(0, 255, (12, 16, 3)).astype(np.float32)
+    from rnan_keras.inference.restore import restore_array
+
+    def plain(v):
+        return restore_array(tiny_rnan, v, tile="none")
+
+    outs = [inverse_transform(plain(np.ascontiguousarray(forward_transform(x, k, f))), k, f)
+            for k, f in VIEW_ORDER[:n]]
+    expected = sum(outs[1:], outs[0]) / np.float32(n)
+    out = restore_array(tiny_rnan, x, tile="none", ensemble=n)
+    # the same model calls summed in the same order: equal up to a few float32 ulps
+    np.testing.assert_allclose(out, expected, rtol=0,
+                               atol=n * np.spacing(np.float32(np.abs(expected).max())))
+    others = restore_array(tiny_rnan, x, tile="none", ensemble=8 if n == 4 else 4)
+    assert np.abs(out - others).max() > 1e-2  # a different set of views is another result
+
+
+def test_restore_refuses_a_bad_view_count_before_any_work(tiny_rnan):
+    with pytest.raises(ConfigError, match="view count"):
+        restore(np.zeros((8, 8, 3), np.uint8), tiny_rnan, ensemble=3)
 
 
 # --- demosaicing: every view is a GRBG mosaic -------------------------------------------

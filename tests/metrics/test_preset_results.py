@@ -87,3 +87,26 @@ def test_input_row_is_the_plain_presets_baseline(pr, root, tmp_path, monkeypatch
                          quality=10, tile=None)
     assert rows[0]["psnr"] == round(direct.mean()["psnr"], 3)
     assert rows[1]["psnr"] == round(direct.mean()["baseline_psnr"], 3) != rows[0]["psnr"]
+
+
+def test_ensemble_with_fewer_views_is_its_own_checked_row(pr, root, tmp_path):
+    import rnan_keras
+    from rnan_keras.inference.evaluate import evaluate
+
+    out = tmp_path / "r.json"
+    pr.main(["--data-root", str(root), "--tile", "none", "--ensemble", "sr_x2=2",
+             "--out", str(out)])
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert list(rows) == ["RNAN sr_x2_small", "RNAN+ (2 views) sr_x2_small", "bicubic"]
+    model = rnan_keras.load_preset("sr_x2_small")
+    two, _ = evaluate(model, "sr_x2", root / "Set5" / "HR", tile=None, ensemble=2)
+    assert rows["RNAN+ (2 views) sr_x2_small"]["psnr"] == round(two.mean()["psnr"], 3)
+    assert [t["method"] for t in data["targets"]] == list(rows)[:2]
+
+
+@pytest.mark.parametrize("bad", ["sr_x2=3", "sr_x2=1", "nope", "sr_x2=x"])
+def test_bad_ensemble_items_are_refused(pr, bad):
+    with pytest.raises(SystemExit, match="TASK=N"):
+        pr.parse_ensemble([bad])
+    assert pr.parse_ensemble(["demosaic", "dn_rgb=4"]) == {"demosaic": 8, "dn_rgb": 4}
