@@ -20,7 +20,7 @@ $(VENV)/.installed: $(VENV)/bin/python setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed setup.cfg
-	$(PIP) install --quiet -e ".[test,export]"
+	$(PIP) install --quiet -e ".[test,export,jax]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -171,7 +171,8 @@ TRAIN_MEMORY = """
 import sys, numpy as np, keras
 from rnan_keras import build_model
 from rnan_keras.training.config import TrainConfig
-from rnan_keras.training.trainer import _compile, make_optimizer
+from rnan_keras.training.schedules import make_optimizer
+from rnan_keras.training.trainer import _compile
 
 
 def hwm():

@@ -37,7 +37,7 @@ def bench(variant: str, overrides: dict, batch: int, patch: int, steps: int, war
     from rnan_keras.metrics.keras_metrics import psnr_metric
     from rnan_keras.training.config import TrainConfig
     from rnan_keras.training.losses import make_loss
-    from rnan_keras.training.trainer import make_optimizer
+    from rnan_keras.training.schedules import make_optimizer
 
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     model = build_model(variant, **overrides)

@@ -7,9 +7,8 @@ protocol) means pixel (0, 0) keeps G, (0, 1) keeps R, (1, 0) keeps B and (1, 1) 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from rnan_keras.data._common import as_float_image
+from rnan_keras.backend import tf  # None without TensorFlow: bayer_masks still works
 from rnan_keras.errors import ConfigError, InvalidImageError
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
@@ -37,6 +36,8 @@ def bayer_mosaic(x, pattern: str = "GRBG", packed: bool = False) -> tf.Tensor:
             demosaicking model takes (each pixel keeps one channel, the other two are 0);
             ``True`` returns the 1-channel raw CFA image [..., H, W, 1].
     """
+    from rnan_keras.data._common import as_float_image  # imports TensorFlow
+
     x = as_float_image(x)
     if x.shape[-1] is not None and x.shape[-1] != 3:
         raise InvalidImageError(f"bayer_mosaic expects 3 channels, got shape {x.shape}")

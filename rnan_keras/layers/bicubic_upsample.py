@@ -13,7 +13,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from rnan_keras.backend import depth_to_space, is_tensorflow, tf
 
 
 def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
@@ -60,6 +61,11 @@ class BicubicUpsample(keras.layers.Layer):
 
     def call(self, x):
         channels = x.shape[-1]
+        if not is_tensorflow():
+            kernel = keras.ops.convert_to_tensor(bicubic_kernel(self.scale, channels), x.dtype)
+            padded = keras.ops.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="symmetric")
+            y = keras.ops.conv(padded, kernel, strides=1, padding="valid")
+            return depth_to_space(y, self.scale)
         kernel = tf.constant(bicubic_kernel(self.scale, channels), dtype=x.dtype)
         padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC")
         y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")

@@ -14,7 +14,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from rnan_keras.backend import is_tensorflow, tf
 
 _GREEN = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.float32) / 4.0
 _RED_BLUE = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 4.0
@@ -33,6 +34,10 @@ class BilinearDemosaic(keras.layers.Layer):
     """
 
     def call(self, x):
+        if not is_tensorflow():
+            kernel = keras.ops.convert_to_tensor(bilinear_kernel(), x.dtype)
+            padded = keras.ops.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+            return keras.ops.depthwise_conv(padded, kernel, strides=1, padding="valid")
         kernel = tf.constant(bilinear_kernel(), dtype=x.dtype)
         padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
         return tf.nn.depthwise_conv2d(padded, kernel, strides=[1, 1, 1, 1], padding="VALID")

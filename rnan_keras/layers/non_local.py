@@ -36,6 +36,10 @@ cache) are 20-40% faster than chunks of 1024; they beat the dense path in the fo
 and are on par with it forward+backward (which recomputes the probabilities).
 
 The attention itself is always computed in float32 (also under mixed precision).
+
+Other Keras backends (JAX, PyTorch; :mod:`rnan_keras.backend`) run :func:`ops_dense_attention`
+in ``keras.ops`` with static shapes and the backend's autodiff: dense at any size (``mode``
+and ``chunk_size`` apply to TensorFlow only), which suits training patches.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+
+from rnan_keras.backend import is_tensorflow, tf
 
 SOFTMAX_AXES = ("query", "key")
 MODES = ("auto", "dense", "chunked")
@@ -113,6 +118,16 @@ def dense_attention(theta: tf.Tensor, phi: tf.Tensor, g: tf.Tensor, softmax_axis
     if softmax_axis == "query":
         return _columns_dense(theta, phi, g)
     return _rows_dense(theta, phi, g)
+
+
+def ops_dense_attention(theta, phi, g, softmax_axis: str):
+    """:func:`dense_attention` in ``keras.ops`` for other Keras backends (JAX, PyTorch):
+    same contract and logits layout, gradient by the backend's autodiff."""
+    if softmax_axis == "query":
+        p_t = keras.ops.softmax(keras.ops.matmul(phi, keras.ops.transpose(theta, (0, 2, 1))))
+        return keras.ops.matmul(keras.ops.transpose(p_t, (0, 2, 1)), g)
+    p = keras.ops.softmax(keras.ops.matmul(theta, keras.ops.transpose(phi, (0, 2, 1))))
+    return keras.ops.matmul(p, g)
 
 
 def _split_chunks(x: tf.Tensor, chunk: int) -> tf.Tensor:
@@ -330,7 +345,22 @@ class NonLocalBlock(keras.layers.Layer):
             lambda: chunked_attention(theta, phi, g, self.softmax_axis, self.chunk_size),
         )
 
+    def _call_ops(self, x):
+        """The block on a backend other than TensorFlow: dense attention, static shapes."""
+        b, h, w, _ = keras.ops.shape(x)
+        c = self.inter_channels
+
+        def flat(t):
+            return keras.ops.reshape(keras.ops.cast(t, "float32"), (b, h * w, c))
+
+        y = ops_dense_attention(flat(self.theta(x)), flat(self.phi(x)), flat(self.g(x)),
+                                self.softmax_axis)
+        y = keras.ops.cast(keras.ops.reshape(y, (b, h, w, c)), self.compute_dtype)
+        return x + self.w(y)
+
     def call(self, x):
+        if not is_tensorflow():
+            return self._call_ops(x)
         shape = tf.shape(x)
         b, h, w = shape[0], shape[1], shape[2]
         c = self.inter_channels

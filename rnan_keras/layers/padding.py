@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+
+from rnan_keras.backend import is_tensorflow, tf
 
 
 @keras.saving.register_keras_serializable(package="rnan_keras")
@@ -41,6 +42,8 @@ class PadToMultiple(keras.layers.Layer):
         m = self.multiple
         if m == 1:
             return x
+        if not is_tensorflow():
+            return self._pad_static(x)
         shape = tf.shape(x)
         pad_h = (-shape[1]) % m
         pad_w = (-shape[2]) % m
@@ -54,6 +57,19 @@ class PadToMultiple(keras.layers.Layer):
             x = tf.pad(x, [[0, 0], [0, step_h], [0, step_w], [0, 0]], mode="SYMMETRIC")
             pad_h -= step_h
             pad_w -= step_w
+        return x
+
+    def _pad_static(self, x):
+        """The same padding in ``keras.ops`` for a backend with static shapes."""
+        m = self.multiple
+        _, h, w, _ = keras.ops.shape(x)
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if self.mode == "REFLECT":
+            return keras.ops.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+        while pad_h or pad_w:
+            step_h, step_w = min(pad_h, h), min(pad_w, w)
+            x = keras.ops.pad(x, ((0, 0), (0, step_h), (0, step_w), (0, 0)), mode="symmetric")
+            h, w, pad_h, pad_w = h + step_h, w + step_w, pad_h - step_h, pad_w - step_w
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -83,7 +99,7 @@ class CropToReference(keras.layers.Layer):
 
     def call(self, inputs):
         x, reference = inputs
-        shape = tf.shape(reference)
+        shape = tf.shape(reference) if is_tensorflow() else keras.ops.shape(reference)
         return x[:, : shape[1] * self.scale, : shape[2] * self.scale, :]
 
     def compute_output_shape(self, input_shape) -> tuple:

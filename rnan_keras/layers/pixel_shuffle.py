@@ -13,7 +13,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from rnan_keras.backend import depth_to_space, is_tensorflow, tf
 
 
 def torch_to_tf_channel_order(channels: int, r: int) -> np.ndarray:
@@ -44,8 +45,10 @@ class PixelShuffle(keras.layers.Layer):
         r = self.upscale_factor
         if channels is None or channels % (r * r):
             raise ValueError(f"channels ({channels}) must be a known multiple of {r * r}")
-        idx = tf.constant(torch_to_tf_channel_order(channels, r))
-        return tf.nn.depth_to_space(tf.gather(x, idx, axis=-1), r)
+        idx = torch_to_tf_channel_order(channels, r)
+        if not is_tensorflow():
+            return depth_to_space(keras.ops.take(x, idx, axis=-1), r)
+        return tf.nn.depth_to_space(tf.gather(x, tf.constant(idx), axis=-1), r)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         b, h, w, c = input_shape

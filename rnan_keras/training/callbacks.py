@@ -27,11 +27,9 @@ import keras
 import numpy as np
 
 from rnan_keras.training.checkpoint import CheckpointManager
-from rnan_keras.training.config import atomic_write_text
+from rnan_keras.training.config import CSV_FIELDS, atomic_write_text
 from rnan_keras.training.summaries import write_image, write_scalar
 from rnan_keras.training.validation import comparison_strip, validate
-
-CSV_FIELDS = ("step", "loss", "psnr", "lr", "val_psnr", "wall_time_s")
 
 
 @dataclass

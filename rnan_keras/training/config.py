@@ -166,6 +166,10 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+#: Columns of a run's learning curve, ``logs/train.csv`` (one row per checkpoint).
+CSV_FIELDS = ("step", "loss", "psnr", "lr", "val_psnr", "wall_time_s")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -8,7 +8,12 @@ learning rate). Short runs scale ``decay_steps`` (``--lr-decay-scale``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
+
+if TYPE_CHECKING:
+    from rnan_keras.training.config import TrainConfig
 
 
 def paper_schedule(initial_lr: float = 1e-4, decay_steps: int = 200_000,
@@ -18,3 +23,14 @@ def paper_schedule(initial_lr: float = 1e-4, decay_steps: int = 200_000,
         initial_learning_rate=float(initial_lr), decay_steps=int(decay_steps),
         decay_rate=float(factor), staircase=True,
     )
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    """Adam(0.9, 0.999, 1e-8) on the step schedule; loss-scaled under mixed precision."""
+    opt = keras.optimizers.Adam(
+        learning_rate=paper_schedule(config.lr, config.effective_decay_steps),
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+    )
+    if config.mixed_precision:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt

@@ -40,7 +40,7 @@ from rnan_keras.training import callbacks as cb
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import TrainConfig, atomic_write_text, save_config
 from rnan_keras.training.losses import make_loss
-from rnan_keras.training.schedules import paper_schedule
+from rnan_keras.training.schedules import make_optimizer
 from rnan_keras.training.strategy import is_chief, make_strategy
 from rnan_keras.training.validation import (
     load_eval_pairs,
@@ -48,17 +48,6 @@ from rnan_keras.training.validation import (
     pairs_fingerprint,
     validate,
 )
-
-
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam(0.9, 0.999, 1e-8) on the step schedule; loss-scaled under mixed precision."""
-    opt = keras.optimizers.Adam(
-        learning_rate=paper_schedule(config.lr, config.effective_decay_steps),
-        beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-    )
-    if config.mixed_precision:
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
 
 
 def _ensure_float32_output(model: keras.Model) -> keras.Model:

@@ -1,0 +1,74 @@
+#!/bin/bash
+# One prepared GPU session for the presets (issue 14), through Keras 3 on JAX.
+#
+#   bash scripts/gpu_session.sh prepare   # here: the data and wheels the GPU machine lacks
+#   bash scripts/gpu_session.sh run       # there, as the device tool's one command, with
+#                                         # carry [".whl", ".devdata"]; $OUT set by the tool
+#
+# The lent H200 has Python 3.12, CUDA 13, JAX and PyTorch but neither TensorFlow nor Keras,
+# and it sees only the working tree (64 MiB with the carried folders). `prepare` copies the
+# training split of CBSD432 (all but the last 8 images by name, as scripts/train_presets.py
+# holds out; the first $N_TRAIN of them, to fit the limit) and its held-out 96x96 crops into
+# .devdata/, and downloads Keras and the two wheels it needs that the machine lacks into
+# .whl/. `run` trains three candidates side by side on the one GPU (scripts/train_jax.py):
+# dn_rgb_small continued at 16 features and widened to 24, demosaic_small widened to 32;
+# each run folder comes back as $OUT/<name>.tar (rewritten at every checkpoint, so a run
+# cut short still returns its last one). Unpack into runs/, score on TensorFlow with
+# scripts/train_presets.py --ship (held-out crops), and commit what ships.
+set -u
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+N_TRAIN=${N_TRAIN:-370}
+MIN=${MIN:-6.3}
+
+prepare() {
+    grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
+    grep -qx '/.devdata/' .git/info/exclude || echo '/.devdata/' >> .git/info/exclude
+    python -c "
+import sys; sys.path.insert(0, 'scripts')
+from pathlib import Path
+from train_presets import split_folder
+split_folder(Path('$SHARED/data/train/CBSD432'), Path('runs/preset_data'), 8)" || exit 1
+    rm -rf .devdata/CBSD432 && mkdir -p .devdata/CBSD432/train .devdata/CBSD432/val
+    ls runs/preset_data/CBSD432/train | sort | head -n "$N_TRAIN" |
+        while read -r f; do cp -L "runs/preset_data/CBSD432/train/$f" .devdata/CBSD432/train/; done
+    cp runs/preset_data/CBSD432/val/* .devdata/CBSD432/val/
+    keras=$(python -c "import keras; print(keras.__version__)")
+    python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d .whl "keras==$keras" namex optree || exit 1
+    du -sh .devdata .whl
+}
+
+run() {
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site KERAS_BACKEND=jax XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
+    export PYTHONUNBUFFERED=1
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+    local d=.devdata/CBSD432
+    local common=(--train-dir $d/train --val-dir $d/val --minutes "$MIN" --batch-size 64
+                  --patch-size 48 --probe-steps 300 --halvings 3 --ckpt-minutes 1)
+    one() {  # name start-state extra-args...
+        local name=$1 state=$2
+        shift 2
+        python3 scripts/train_jax.py --init-state "scripts/preset_training/$state" \
+            --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@" \
+            > "$OUT/$name.log" 2>&1 &
+    }
+    one dn_rgb_f16 dn_rgb_small --lr 1e-4
+    one dn_rgb_f24 dn_rgb_small --lr 1e-4 --n-feats 24
+    one demosaic_f32 demosaic_small --lr 1e-4 --n-feats 32
+    sleep 60
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+    wait
+    for f in "$OUT"/*.log; do echo "== $f"; grep -v -i warning "$f" | tail -n 8; done
+    ls -la "$OUT"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) run ;;
+    *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
