@@ -37,7 +37,8 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+if __name__ == "__main__":  # not on import (tests): the environment is inherited
+    os.environ.setdefault("KERAS_BACKEND", "jax")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

@@ -63,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        print(f"rnan {args.command}: error: the rnan commands run on Keras's TensorFlow "
+              f"backend, not {keras.backend.backend()!r} (unset KERAS_BACKEND; "
+              f"scripts/train_jax.py trains on JAX)", file=sys.stderr)
+        return 2
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args.command)

@@ -25,6 +25,15 @@ def test_info_prints_versions_and_variants(capsys):
     assert "sr_x4" in out and "CPU" in out
 
 
+def test_other_keras_backend_is_a_one_line_error(monkeypatch, capsys):
+    """KERAS_BACKEND=jax (say, left over from scripts/train_jax.py) must not reach the
+    TensorFlow code paths: one line, exit 2."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "TensorFlow backend, not 'jax'" in err
+
+
 def test_convert_writes_loadable_keras_model(tmp_path, official_dir, capsys):
     out = tmp_path / "sub" / "car.keras"
     assert main(["convert", str(official_dir / "car_small.npz"), str(out), "--variant", "car"]) == 0

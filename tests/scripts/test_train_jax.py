@@ -43,9 +43,13 @@ MODEL = {"n_feats": 8, "n_resgroups": 2}
 
 
 def _script():
+    """The script as a module; importing it leaves KERAS_BACKEND alone (subprocesses that
+    later tests start inherit the environment)."""
+    before = os.environ.get("KERAS_BACKEND")
     spec = importlib.util.spec_from_file_location("train_jax", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    assert os.environ.get("KERAS_BACKEND") == before
     return module
 
 
