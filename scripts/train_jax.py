@@ -45,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 import keras
 import numpy as np
 
+from rnan_keras.data.image_io import from_float, list_images
 from rnan_keras.data.mosaic import bayer_masks
+from rnan_keras.metrics import psnr as image_psnr
 from rnan_keras.tasks import get_task
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import (
@@ -65,7 +67,7 @@ def load_images(folder: Path, channels: int) -> list[np.ndarray]:
     from PIL import Image
 
     out = []
-    for f in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp")):
+    for f in list_images(folder):
         with Image.open(f) as im:
             a = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
         out.append(a[..., None] if a.ndim == 2 else a)
@@ -97,14 +99,18 @@ def patch_batches(images, batch: int, patch: int, seed: int, stop: threading.Eve
                 continue
 
 
+def mosaic_mask(h: int, w: int) -> np.ndarray:
+    """The GRBG mask (the pipeline's pattern) tiled over ``(h, w, 3)``."""
+    return np.tile(bayer_masks("GRBG"), ((h + 1) // 2, (w + 1) // 2, 1))[:h, :w]
+
+
 def make_degrade(task: str, sigma, patch: int):
     """``(clean float32 [B, p, p, C], key) -> degraded``, in jax.numpy (runs in the step)."""
     import jax
     import jax.numpy as jnp
 
     if task == "demosaic":
-        reps = (patch + 1) // 2
-        mask = jnp.asarray(np.tile(bayer_masks("GRBG"), (reps, reps, 1))[:patch, :patch])
+        mask = jnp.asarray(mosaic_mask(patch, patch))
         return lambda clean, key: clean * mask
     low, high = (float(sigma[0]), float(sigma[1])) if isinstance(sigma, list | tuple) \
         else (float(sigma), float(sigma))
@@ -125,8 +131,7 @@ def val_pairs(task: str, sigma, folder: Path, channels: int):
     for c in clean:
         c = c[: c.shape[0] // 2 * 2, : c.shape[1] // 2 * 2]
         if task == "demosaic":
-            h, w = c.shape[:2]
-            d = c * np.tile(bayer_masks("GRBG"), (h // 2, w // 2, 1))
+            d = c * mosaic_mask(*c.shape[:2])
         else:
             s = float(np.mean(sigma)) if isinstance(sigma, list | tuple) else float(sigma)
             d = c + s * rng.standard_normal(c.shape).astype(np.float32)
@@ -134,10 +139,12 @@ def val_pairs(task: str, sigma, folder: Path, channels: int):
     return pairs
 
 
-def psnr(pred: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR of the prediction rounded to 8 bits (0-255)."""
-    err = np.clip(np.round(pred), 0, 255) - clean
-    return float(10 * np.log10(255.0 ** 2 / max(np.mean(err ** 2), 1e-10)))
+def psnr(pred: np.ndarray, clean: np.ndarray, task: str) -> float:
+    """PSNR of the prediction as an 8-bit file stores it, with ``task``'s crop border and
+    channel (the evaluation protocol, without importing TensorFlow)."""
+    info = get_task(task)
+    return image_psnr(from_float(pred, np.dtype(np.uint8)), clean,
+                      crop_border=info.crop_border, y_channel=info.y_channel)
 
 
 def write_tar(run: Path, tar_path: Path | None) -> None:
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         vals = []
         for d, c in pairs:
             y, _ = model.stateless_call(tv, ntv, d)
-            vals.append(psnr(np.asarray(y), c))
+            vals.append(psnr(np.asarray(y)[0], c[0], task))
         return float(np.mean(vals))
 
     def compute_loss(tv, ntv, x, y):

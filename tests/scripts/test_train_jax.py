@@ -131,7 +131,7 @@ def test_widened_start_computes_the_state_function(run):
     assert m, run["proc"].stdout
     script = _script()
     pairs = script.val_pairs("dn_rgb", [0, 50], run["val"], 3)
-    want = np.mean([script.psnr(run["start"](d).numpy(), c) for d, c in pairs])
+    want = np.mean([script.psnr(run["start"](d).numpy()[0], c[0], "dn_rgb") for d, c in pairs])
     assert abs(float(m.group(1)) - want) <= 0.0005 + 1e-3  # printed to 3 decimals
 
 
