@@ -45,9 +45,10 @@ sys.path.insert(0, str(ROOT))
 import keras
 import numpy as np
 
-from rnan_keras.data.image_io import from_float, list_images
+from rnan_keras.data.color_coeffs import GRAY_COEFFS
+from rnan_keras.data.image_io import list_images
 from rnan_keras.data.mosaic import bayer_masks
-from rnan_keras.metrics import psnr as image_psnr
+from rnan_keras.inference.evaluate import image_psnr
 from rnan_keras.tasks import get_task
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import (
@@ -69,8 +70,13 @@ def load_images(folder: Path, channels: int) -> list[np.ndarray]:
     out = []
     for f in list_images(folder):
         with Image.open(f) as im:
-            a = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-        out.append(a[..., None] if a.ndim == 2 else a)
+            gray = im.mode in ("L", "LA", "I;16", "I", "F")
+            a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
+        if a.ndim == 2:
+            a = a[..., None] if channels == 1 else np.repeat(a[..., None], 3, axis=-1)
+        elif channels == 1:  # Matlab rgb2gray rounded as on uint8, as prepare_clean does
+            a = np.floor(a @ GRAY_COEFFS + 0.5).astype(np.uint8)[..., None]
+        out.append(a)
     if not out:
         raise SystemExit(f"no images in {folder}")
     return out
@@ -137,14 +143,6 @@ def val_pairs(task: str, sigma, folder: Path, channels: int):
             d = c + s * rng.standard_normal(c.shape).astype(np.float32)
         pairs.append((d[None], c[None]))
     return pairs
-
-
-def psnr(pred: np.ndarray, clean: np.ndarray, task: str) -> float:
-    """PSNR of the prediction as an 8-bit file stores it, with ``task``'s crop border and
-    channel (the evaluation protocol, without importing TensorFlow)."""
-    info = get_task(task)
-    return image_psnr(from_float(pred, np.dtype(np.uint8)), clean,
-                      crop_border=info.crop_border, y_channel=info.y_channel)
 
 
 def write_tar(run: Path, tar_path: Path | None) -> None:
@@ -229,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         vals = []
         for d, c in pairs:
             y, _ = model.stateless_call(tv, ntv, d)
-            vals.append(psnr(np.asarray(y)[0], c[0], task))
+            vals.append(image_psnr(np.asarray(y)[0], c[0], task))
         return float(np.mean(vals))
 
     def compute_loss(tv, ntv, x, y):

@@ -14,21 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from rnan_keras.data._common import as_float_image
+from rnan_keras.data.color_coeffs import GRAY_COEFFS, YCBCR_MATRIX, YCBCR_OFFSET
 from rnan_keras.errors import InvalidImageError
 
-# Matlab rgb2gray: first row of inv([1 0.956 0.621; 1 -0.272 -0.647; 1 -1.106 1.703]).
-GRAY_COEFFS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-
-# Matlab rgb2ycbcr for double input in [0, 1]: ycbcr = OFFSET/255 + M/255 * rgb.
-# On the 0-255 scale the same matrix applies with offsets (16, 128, 128).
-YCBCR_MATRIX = np.array(
-    [
-        [65.481, 128.553, 24.966],
-        [-37.797, -74.203, 112.0],
-        [112.0, -93.786, -18.214],
-    ]
-) / 255.0
-YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
 _YCBCR_INV = np.linalg.inv(YCBCR_MATRIX)
 
 

@@ -23,7 +23,9 @@ import tensorflow as tf
 from PIL import Image
 
 from rnan_keras import build_model
+from rnan_keras.data.degradations import prepare_clean
 from rnan_keras.data.mosaic import bayer_mosaic
+from rnan_keras.inference.evaluate import image_psnr
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import CSV_FIELDS, config_from_dict, save_config
 from rnan_keras.training.schedules import make_optimizer
@@ -36,7 +38,7 @@ BLOCK_TF = """import importlib.abc, sys
 class _NoTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("TensorFlow is not installed here (test)")
+            raise ModuleNotFoundError("No module named 'tensorflow' (test)", name="tensorflow")
 sys.meta_path.insert(0, _NoTensorFlow())
 """
 MODEL = {"n_feats": 8, "n_resgroups": 2}
@@ -94,11 +96,31 @@ def run(tmp_path_factory):
 def test_runs_without_tensorflow(run):
     blocked = subprocess.run([sys.executable, "-c", "import tensorflow"], check=False,
                              env=run["env"], capture_output=True, text=True, timeout=120)
-    assert blocked.returncode != 0 and "not installed here" in blocked.stderr
+    assert blocked.returncode != 0 and "No module named 'tensorflow' (test)" in blocked.stderr
     proc = run["proc"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cpu" in proc.stdout.lower()
     assert "tensorflow" not in proc.stderr.lower()
+
+
+def test_inference_protocol_imports_without_tensorflow(tmp_path):
+    """The evaluation protocol (numpy) imports where TensorFlow is missing; ``restore``
+    then fails with one line that says why."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TF)
+    code = ("import numpy as np\n"
+            "from rnan_keras.inference.evaluate import image_psnr\n"
+            "c = np.zeros((8, 8, 3)); r = c + 1.4\n"  # quantised to 1: PSNR = 20 log10(255)
+            "print(round(image_psnr(r, c, 'dn_rgb'), 4))\n"
+            "from rnan_keras.inference import restore\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": f"{tmp_path}:{ROOT}",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.split() == [f"{20 * np.log10(255.0):.4f}"], proc.stderr
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "ImportError: rnan_keras.inference.restore needs TensorFlow, which is not installed "
+        "(pip install rnan_keras, not only the jax extra)")
 
 
 def test_state_resumes_on_tensorflow(run):
@@ -131,8 +153,24 @@ def test_widened_start_computes_the_state_function(run):
     assert m, run["proc"].stdout
     script = _script()
     pairs = script.val_pairs("dn_rgb", [0, 50], run["val"], 3)
-    want = np.mean([script.psnr(run["start"](d).numpy()[0], c[0], "dn_rgb") for d, c in pairs])
+    want = np.mean([image_psnr(run["start"](d).numpy()[0], c[0], "dn_rgb") for d, c in pairs])
     assert abs(float(m.group(1)) - want) <= 0.0005 + 1e-3  # printed to 3 decimals
+
+
+def test_images_load_as_the_pipeline_prepares_them(tmp_path):
+    """Colour -> gray is Matlab rgb2gray rounded (``prepare_clean``), gray -> colour repeats."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(gray).save(tmp_path / "b.png")
+    script = _script()
+    for task, channels in (("dn_gray", 1), ("dn_rgb", 3)):
+        got = script.load_images(tmp_path, channels)
+        want = [prepare_clean(task, img).numpy() for img in (rgb, gray[..., None])]
+        assert [g.dtype for g in got] == [np.uint8, np.uint8]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
 
 
 def test_degradations_match_the_pipeline():
