@@ -4,6 +4,8 @@
 #   bash scripts/gpu_session.sh prepare   # here: the data and wheels the GPU machine lacks
 #   bash scripts/gpu_session.sh run       # there, as the device tool's one command, with
 #                                         # carry [".whl", ".devdata"]; $OUT set by the tool
+#   DRY_RUN=1 bash scripts/gpu_session.sh run   # print the three training commands only
+#                                               # (tests/scripts/test_gpu_session.py)
 #
 # The lent H200 has Python 3.12, CUDA 13, JAX and PyTorch but neither TensorFlow nor Keras,
 # and it sees only the working tree (64 MiB with the carried folders). `prepare` copies the
@@ -41,18 +43,26 @@ split_folder(Path('$SHARED/data/train/CBSD432'), Path('runs/preset_data'), 8)" |
 }
 
 run() {
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    local dry=${DRY_RUN:-}
+    [ -n "$dry" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site KERAS_BACKEND=jax XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
     export PYTHONUNBUFFERED=1
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+    if [ -z "$dry" ]; then
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+        python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+    fi
     local d=.devdata/CBSD432
     local common=(--train-dir $d/train --val-dir $d/val --minutes "$MIN" --batch-size 64
                   --patch-size 48 --probe-steps 300 --halvings 3 --ckpt-minutes 1)
     one() {  # name start-state extra-args...
         local name=$1 state=$2
         shift 2
+        if [ -n "$dry" ]; then
+            echo scripts/train_jax.py --init-state "scripts/preset_training/$state" \
+                --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@"
+            return
+        fi
         python3 scripts/train_jax.py --init-state "scripts/preset_training/$state" \
             --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@" \
             > "$OUT/$name.log" 2>&1 &
@@ -60,6 +70,7 @@ run() {
     one dn_rgb_f16 dn_rgb_small --lr 1e-4
     one dn_rgb_f24 dn_rgb_small --lr 1e-4 --n-feats 24
     one demosaic_f32 demosaic_small --lr 1e-4 --n-feats 32
+    [ -z "$dry" ] || return 0
     sleep 60
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
     wait

@@ -155,7 +155,8 @@ def write_tar(run: Path, tar_path: Path | None) -> None:
     os.replace(tmp, tar_path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``scripts/gpu_session.sh`` passes its candidates' flags to it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n", 2)[2])
@@ -181,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also keep the run folder as this tar file, rewritten at every "
                         "checkpoint")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import jax
 
