@@ -248,8 +248,11 @@ def held_out_psnr(model, run: Path, val_dir: Path) -> float:
 
 def earlier_training(previous: dict, record: dict) -> dict | None:
     """The training before this record's state: kept when the state is the one the shipped
-    preset came from; the shipped preset's whole history when a new state started from it."""
-    if previous.get("state") == record["state"]:
+    preset came from (same folder, same start); the shipped preset's whole history when a
+    new state started from it (another folder, or the same folder holding a new run, e.g. the
+    preset widened by ``rnan train --widen``)."""
+    if (previous.get("state") == record["state"]
+            and previous.get("init_from") == record.get("init_from")):
         return previous.get("earlier_training")
     if not record.get("init_from"):
         return None

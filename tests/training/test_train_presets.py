@@ -32,13 +32,16 @@ def folder(tmp_path):
 
 
 def test_earlier_training_kept_for_the_same_state_summed_for_a_new_one(tp):
-    previous = {"state": "s/a", "steps": 30, "wall_time_s": 3.0,
+    previous = {"state": "s/a", "init_from": "preset:a", "steps": 30, "wall_time_s": 3.0,
                 "earlier_training": {"steps": 100, "wall_time_s": 10.0}}
+    # continued: same folder, same start
     assert tp.earlier_training(previous, {"state": "s/a", "init_from": "preset:a"}) == \
         {"steps": 100, "wall_time_s": 10.0}
     assert tp.earlier_training(previous, {"state": "s/b", "init_from": "preset:a"}) == \
         {"steps": 130, "wall_time_s": 13.0}
     assert tp.earlier_training(previous, {"state": "s/b", "init_from": None}) is None
+    widened = {"state": "s/a", "init_from": "preset:a widened to n_feats 24"}  # a new run there
+    assert tp.earlier_training(previous, widened) == {"steps": 130, "wall_time_s": 13.0}
 
 
 def test_split_holds_out_the_last_images_as_centre_crops(tp, folder, tmp_path):
