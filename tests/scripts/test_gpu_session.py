@@ -42,7 +42,7 @@ def test_dry_run_prints_commands_the_training_script_accepts(tmp_path):
     assert not list(tmp_path.iterdir())  # a dry run starts nothing
     script = _train_jax()
     parser = script.build_parser()
-    outs = set()
+    outs, starts = set(), set()
     for line in lines:
         argv = shlex.split(line)
         assert argv[0] == "scripts/train_jax.py"
@@ -53,11 +53,13 @@ def test_dry_run_prints_commands_the_training_script_accepts(tmp_path):
         assert CheckpointManager(state / "checkpoints").list(), state
         if args.n_feats is not None:  # widening only grows
             assert args.n_feats >= config["model"]["n_feats"]
+        starts.add((str(args.init_state), args.n_feats or config["model"]["n_feats"]))
         assert args.tar.parent == tmp_path  # $OUT: what the device tool brings back
         assert args.minutes * 60 < DEVICE_CALL_LIMIT_S  # side by side, within one call
         assert str(args.train_dir).startswith(".devdata/")  # what `prepare` makes
         outs.add(args.out)
     assert len(outs) == 3  # separate run folders
+    assert len(starts) == 3  # three different candidates (state, width), not one twice
 
 
 def test_without_a_command_it_prints_its_usage():
