@@ -46,7 +46,7 @@ import keras
 import numpy as np
 
 from rnan_keras.data.color_coeffs import GRAY_COEFFS
-from rnan_keras.data.image_io import list_images
+from rnan_keras.data.image_io import list_images, load_rgb
 from rnan_keras.data.mosaic import bayer_masks
 from rnan_keras.inference.evaluate import image_psnr
 from rnan_keras.tasks import get_task
@@ -65,17 +65,11 @@ TASKS = ("dn_gray", "dn_rgb", "demosaic")  # degradations this script synthesise
 
 def load_images(folder: Path, channels: int) -> list[np.ndarray]:
     """Every image of ``folder`` (sorted by name) as uint8 ``(H, W, channels)``."""
-    from PIL import Image
-
     out = []
     for f in list_images(folder):
-        with Image.open(f) as im:
-            gray = im.mode in ("L", "LA", "I;16", "I", "F")
-            a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
-        if a.ndim == 2:
-            a = a[..., None] if channels == 1 else np.repeat(a[..., None], 3, axis=-1)
-        elif channels == 1:  # Matlab rgb2gray rounded as on uint8, as prepare_clean does
-            a = np.floor(a @ GRAY_COEFFS + 0.5).astype(np.uint8)[..., None]
+        a, gray = load_rgb(f)  # the training pipeline's loader: uint8 RGB
+        if channels == 1:  # as the pipeline: a gray file as is, else Matlab rgb2gray rounded
+            a = a[..., :1] if gray else np.floor(a @ GRAY_COEFFS + 0.5).astype(np.uint8)[..., None]
         out.append(a)
     if not out:
         raise SystemExit(f"no images in {folder}")

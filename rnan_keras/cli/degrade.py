@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
     from rnan_keras.data.degradations import degrade, prepare_clean
-    from rnan_keras.data.pipeline import load_rgb
+    from rnan_keras.data.image_io import load_rgb
 
     info = get_task(args.task)
     missing = info.missing_setting(sigma=args.sigma, quality=args.quality)

@@ -460,6 +460,24 @@ def from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.floor(x + 0.5).astype(dtype)
 
 
+def load_rgb(path: str) -> tuple[np.ndarray, bool]:
+    """Read an image file as (uint8 RGB [H, W, 3], was_gray); 16-bit is scaled to 8 bits.
+
+    Gray files are repeated to 3 channels (``was_gray`` tells), alpha is dropped. Reads with
+    :func:`read_image` (EXIF orientation, pixel limit) and converts with :func:`to_float`. The
+    training pipeline's loader (and ``scripts/train_jax.py``'s, which runs without TensorFlow).
+    """
+    arr = read_image(path)
+    if arr.dtype != np.uint8:
+        arr = np.floor(to_float(arr) + 0.5).astype(np.uint8)
+    if arr.shape[2] in (2, 4):  # drop alpha
+        arr = arr[:, :, :-1]
+    gray = arr.shape[2] == 1
+    if gray:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr), gray
+
+
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     """Bicubic up-scaling of an ``(H, W, 1)`` float alpha channel."""
     if scale == 1:

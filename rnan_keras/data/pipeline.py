@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from rnan_keras.data import degradations
 from rnan_keras.data.degradations import TaskInfo, draw_setting, get_task, prepare_clean
-from rnan_keras.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_float
+from rnan_keras.data.image_io import IMAGE_EXTENSIONS, list_images, load_rgb
 from rnan_keras.data.mosaic import bayer_masks
 from rnan_keras.data.resize import symmetric_index
 from rnan_keras.errors import ConfigError, ImageReadError
@@ -101,24 +101,6 @@ def list_image_files(source: str | Path | Iterable[str | Path]) -> list[str]:
     if not files:
         raise ImageReadError("the list of image files is empty")
     return files
-
-
-def load_rgb(path: str) -> tuple[np.ndarray, bool]:
-    """Read an image file as (uint8 RGB [H, W, 3], was_gray); 16-bit is scaled to 8 bits.
-
-    Gray files are repeated to 3 channels (``was_gray`` tells), alpha is dropped. Reads with
-    :func:`~rnan_keras.data.image_io.read_image` (EXIF orientation, pixel limit) and converts
-    with :func:`~rnan_keras.data.image_io.to_float`.
-    """
-    arr = read_image(path)
-    if arr.dtype != np.uint8:
-        arr = np.floor(to_float(arr) + 0.5).astype(np.uint8)
-    if arr.shape[2] in (2, 4):  # drop alpha
-        arr = arr[:, :, :-1]
-    gray = arr.shape[2] == 1
-    if gray:
-        arr = np.repeat(arr, 3, axis=2)
-    return np.ascontiguousarray(arr), gray
 
 
 def _header_size(path: str) -> tuple[int, int]:
