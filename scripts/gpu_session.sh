@@ -59,14 +59,13 @@ run() {
     one() {  # name start-state extra-args...
         local name=$1 state=$2
         shift 2
+        local cmd=(scripts/train_jax.py --init-state "scripts/preset_training/$state"
+                   --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@")
         if [ -n "$dry" ]; then
-            echo scripts/train_jax.py --init-state "scripts/preset_training/$state" \
-                --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@"
-            return
+            echo "${cmd[@]}"
+        else
+            python3 "${cmd[@]}" > "$OUT/$name.log" 2>&1 &
         fi
-        python3 scripts/train_jax.py --init-state "scripts/preset_training/$state" \
-            --out "/tmp/runs/$name" --tar "$OUT/$name.tar" "${common[@]}" "$@" \
-            > "$OUT/$name.log" 2>&1 &
     }
     one dn_rgb_f24 dn_rgb_small --lr 1e-4
     one dn_rgb_f32 dn_rgb_small --lr 1e-4 --n-feats 32

@@ -7,7 +7,6 @@ script can train, and write its tar where the device tool collects files.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -15,17 +14,11 @@ import subprocess
 from pathlib import Path
 
 from rnan_keras.training.checkpoint import CheckpointManager
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = ROOT / "scripts" / "gpu_session.sh"
 DEVICE_CALL_LIMIT_S = 600  # the device tool's most seconds per command
-
-
-def _train_jax():
-    spec = importlib.util.spec_from_file_location("train_jax", ROOT / "scripts" / "train_jax.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _session(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -40,7 +33,7 @@ def test_dry_run_prints_commands_the_training_script_accepts(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 3
     assert not list(tmp_path.iterdir())  # a dry run starts nothing
-    script = _train_jax()
+    script = load_script("scripts/train_jax.py")
     parser = script.build_parser()
     outs, starts = set(), set()
     for line in lines:

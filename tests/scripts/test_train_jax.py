@@ -8,7 +8,6 @@ on TensorFlow, by the trainer's own checkpoint code.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from rnan_keras.inference.evaluate import image_psnr
 from rnan_keras.training.checkpoint import CheckpointManager
 from rnan_keras.training.config import CSV_FIELDS, config_from_dict, save_config
 from rnan_keras.training.schedules import make_optimizer
+from tests.conftest import load_script
 
 jax = pytest.importorskip("jax")
 
@@ -48,9 +48,7 @@ def _script():
     """The script as a module; importing it leaves KERAS_BACKEND alone (subprocesses that
     later tests start inherit the environment)."""
     before = os.environ.get("KERAS_BACKEND")
-    spec = importlib.util.spec_from_file_location("train_jax", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/train_jax.py")
     assert os.environ.get("KERAS_BACKEND") == before
     return module
 
