@@ -68,8 +68,8 @@ TARGETS = {
 }
 # tasks whose preset also gets an "RNAN+" row: TASK (x8 self-ensemble, 8x the time) or
 # TASK=N (N views, ``rnan restore --ensemble-views N``); dn_rgb with 2 views keeps its speed
-# target within reach (4.2x faster than CBM3D plain, 2.1x with 2 views in the 2026-12-04 run;
-# 4 views are slower than CBM3D) and is checked against it like the others
+# target within reach (4 views do not: scripts/results/preset_results_2026-12-04b_*.json and
+# dn_rgb_views_experiment.json) and is checked against it like the others
 ENSEMBLE_TASKS = ("demosaic", "sr_x2", "sr_x3", "sr_x4", "dn_rgb=2")
 INPUT_NAMES = {"dn": "noisy input", "car": "JPEG input", "demosaic": "mosaic input"}
 
