@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble", nargs="*", default=list(ENSEMBLE_TASKS), metavar="TASK[=N]",
                    help="tasks whose preset is also measured with the x8 self-ensemble "
                         "(RNAN+), or with N = 2 or 4 of its views "
-                        f"(default {' '.join(ENSEMBLE_TASKS)}; none: --ensemble)")
+                        f"(default {' '.join(ENSEMBLE_TASKS)}; a list given replaces the "
+                        "default; none: --ensemble)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON output")
     p.add_argument("--markdown", help="Markdown tables output")
