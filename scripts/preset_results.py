@@ -16,11 +16,10 @@ first image: then every method of that set and level gets the first ``--slow-cap
 images (the table says which). Time per image is the median over the images; every
 method first restores the first image once, untimed (``evaluate(warmup=True)``), so
 graph tracing and first-call set-up are not counted. For the tasks in ``--ensemble``
-(default: demosaicing, which has no speed target, with its Bayer-preserving views, and
-super-resolution, where it is cheap) the preset is also measured with the x8
-geometric self-ensemble (``rnan restore --ensemble``, the paper's RNAN+) as a separate
-"RNAN+" row; ``TASK=N`` measures N = 2 or 4 of its views instead (``rnan restore
---ensemble-views N``; default ``dn_rgb=2``, at a quarter of the x8's cost). Each row is
+(default ``ENSEMBLE_TASKS`` below) the preset is also measured with the x8 geometric
+self-ensemble (``rnan restore --ensemble``, the paper's RNAN+; demosaicing uses its
+Bayer-preserving views) as a separate "RNAN+" row; ``TASK=N`` measures N = 2 or 4 of its
+views instead (``rnan restore --ensemble-views N``). Each row is
 checked against the targets on its own, speed included: the plain preset's verdict and the
 ensemble's stand side by side. The classical methods are the ``baselines`` extra (``pip install -e
 .[baselines]``); a missing one is skipped with a note. ``TARGETS`` are the margins the

@@ -16,6 +16,11 @@ recipe (``RECIPE`` below) and the device settings:
   batch ``--gpu-batch`` (default 64);
 - CPU: float32, no XLA (slower on CPU, see ``scripts/bench_speed.py``), batch 16.
 
+A resumed state keeps its own loss and learning-rate schedule; ``--lr`` / ``--lr-decay-steps``
+replace the schedule (an absolute staircase, ``lr * 0.5 ** floor(step / decay)``). Each turn
+appends its session (date, device, steps, wall time, width, schedule, ``--note``) to the
+state's ``sessions.json``, which ``--ship`` copies into the preset's record.
+
 Data: ``--train-root`` holds ``CBSD432`` (colour tasks) and ``Train400`` (gray). The last
 ``--val-images`` files of each (sorted by name) are held out: 96x96 centre crops of them are
 the validation set that picks each preset's best step; training never sees them, and no
@@ -162,7 +167,12 @@ def current_step(run: Path) -> int:
 
 
 def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: bool,
-                steps: int, gpu_batch: int):
+                steps: int, gpu_batch: int, *, lr: float | None = None,
+                lr_decay_steps: int | None = None):
+    """The run's TrainConfig. A resumed run keeps its architecture, dtype, loss and
+    learning-rate schedule (the registry or ``RECIPE`` may have changed since); ``lr`` /
+    ``lr_decay_steps`` given here replace the schedule (the staircase is absolute:
+    ``lr * 0.5 ** floor(step / lr_decay_steps)``, so a resumed run continues at that value)."""
     from rnan_keras.training.config import load_config_file
 
     _, overrides, start = PRESETS[name]
@@ -172,27 +182,37 @@ def make_config(name: str, entry: dict, run: Path, train: Path, val: Path, gpu: 
     model = stored["model"] if stored else {**entry["config"], **overrides}
     # a wider config than the start preset's: grow the preset (same function) and train on
     widen = not resumed and start is not None and model["n_feats"] > entry["config"]["n_feats"]
+    schedule = {"lr": RECIPE["lr"], "lr_decay_steps": RECIPE["lr_decay_steps"],
+                "loss": RECIPE["loss"]}
+    if stored:
+        schedule = {k: stored[k] for k in schedule}
+    if lr is not None:
+        schedule["lr"] = lr
+    if lr_decay_steps is not None:
+        schedule["lr_decay_steps"] = lr_decay_steps
     return recipe_config(
         entry, model, train, val, run, steps=steps,
         batch=gpu_batch if gpu else RECIPE["cpu_batch"], every=RECIPE["ckpt_every"],
         mixed=bool(stored["mixed_precision"] if stored else gpu), jit=gpu,
         init_preset=None if resumed else start, widen=widen,
-        saturation=saturation_range(name))
+        saturation=saturation_range(name), **schedule)
 
 
 def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *, steps: int,
                   batch: int, every: int, mixed: bool = False, jit: bool = False,
                   init_preset: str | None = None, widen: bool = False,
-                  saturation: list[float] | None = None):
-    """The TrainConfig of ``RECIPE`` for a registry entry and a model config."""
+                  saturation: list[float] | None = None, lr: float = RECIPE["lr"],
+                  lr_decay_steps: int = RECIPE["lr_decay_steps"], loss: str = RECIPE["loss"]):
+    """The TrainConfig of ``RECIPE`` (or the schedule given) for a registry entry and a
+    model config."""
     from rnan_keras.training.config import TrainConfig
 
     deg = entry["degradation"]
     return TrainConfig(
         task=entry["variant"], train_dir=str(train), val_dir=str(val), out=str(out),
         model=model, steps=steps, patch_size=entry["training"]["patch_size"],
-        batch_size=batch, lr=RECIPE["lr"], lr_decay_steps=RECIPE["lr_decay_steps"],
-        loss=RECIPE["loss"], sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
+        batch_size=batch, lr=lr, lr_decay_steps=lr_decay_steps,
+        loss=loss, sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
         ckpt_every=every, keep_checkpoints=1, log_every=every, tensorboard=False,
         mixed_precision=mixed, jit_compile=jit, init_preset=init_preset, widen=widen,
         saturation=saturation,
@@ -200,8 +220,12 @@ def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *
 
 
 def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], seconds: float,
-              gpu: bool, gpu_batch: int, device: str = "") -> dict | None:
-    """Train ``name`` for about ``seconds`` of wall time; returns the trainer's summary."""
+              gpu: bool, gpu_batch: int, device: str = "", *, lr: float | None = None,
+              lr_decay_steps: int | None = None, note: str | None = None) -> dict | None:
+    """Train ``name`` for about ``seconds`` of wall time; returns the trainer's summary.
+
+    ``lr`` / ``lr_decay_steps``: see :func:`make_config`; ``note`` goes into the session's
+    record in ``sessions.json``."""
     from rnan_keras.training.trainer import train
 
     every = RECIPE["ckpt_every"]
@@ -212,28 +236,55 @@ def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], second
     speed = f"{per_step:.2f} s/step" if per_step else "speed unknown"
     print(f"[{name}] step {step} -> {step + n} (budget {seconds / 60:.1f} min, {speed})",
           flush=True)
+
+    def config(steps: int):
+        return make_config(name, entry, run, *data, gpu, steps, gpu_batch, lr=lr,
+                           lr_decay_steps=lr_decay_steps)
+
     t0 = time.monotonic()
-    summary = train(make_config(name, entry, run, *data, gpu, step + n, gpu_batch))
+    cfg = config(step + n)
+    summary = train(cfg)
     spent = time.monotonic() - t0
     if per_step is None and seconds - spent > 60 and summary["status"] != "stopped":
         per_step = seconds_per_step(run) or spent / n
         n = math.floor((seconds - spent) / per_step / every) * every
         if n > 0:
-            summary = train(make_config(name, entry, run, *data, gpu, step + every + n,
-                                        gpu_batch))
-    log_session(run, device, step, summary["steps"], time.monotonic() - t0)
+            summary = train(config(step + every + n))
+    log_session(run, device, step, summary["steps"], time.monotonic() - t0,
+                n_feats=cfg.model.get("n_feats"), schedule=lr_text(cfg, step, summary["steps"]),
+                note=note)
     return summary
 
 
-def log_session(run: Path, device: str, start: int, end: int, seconds: float) -> None:
-    """Append one training session (date, device, steps, wall time) to ``sessions.json``."""
+def lr_text(cfg, start: int, end: int) -> str:
+    """The learning rate of a session, e.g. ``"5e-05 halved every 5,000 steps: 3.125e-06 from
+    step 20,661"`` (and where it changes within the session)."""
+    decay = int(cfg.effective_decay_steps)
+
+    def at(step: int) -> float:
+        return cfg.lr * 0.5 ** (step // decay)
+
+    text = f"{cfg.lr:g} halved every {decay:,} steps: {at(start):.4g} from step {start:,}"
+    for k in range(start // decay + 1, (max(end, 1) - 1) // decay + 1):
+        text += f", {at(k * decay):.4g} from {k * decay:,}"
+    return text
+
+
+def log_session(run: Path, device: str, start: int, end: int, seconds: float, *,
+                n_feats: int | None = None, schedule: str | None = None,
+                note: str | None = None) -> None:
+    """Append one training session (date, device, steps, wall time, and when given the
+    model width, learning-rate schedule and a note) to ``sessions.json``."""
     from rnan_keras.training.config import atomic_write_text
 
     path = run / "sessions.json"
     sessions = json.loads(path.read_text()) if path.is_file() else []
-    sessions.append({"date": time.strftime("%Y-%m-%d"), "device": device, "from_step": start,
-                     "to_step": end, "wall_time_s": round(seconds, 1)})
-    atomic_write_text(path, json.dumps(sessions, indent=1) + "\n")
+    entry = {"date": time.strftime("%Y-%m-%d"), "device": device, "from_step": start,
+             "to_step": end, "wall_time_s": round(seconds, 1)}
+    extra = {"n_feats": n_feats, "lr": schedule, "note": note}
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    sessions.append(entry)
+    atomic_write_text(path, json.dumps(sessions, indent=1, ensure_ascii=False) + "\n")
 
 
 def held_out_psnr(model, run: Path, val_dir: Path) -> float:
@@ -391,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=0,
                    help="TF intra/inter-op threads (0: TF default); 1 with taskset -c N")
+    p.add_argument("--lr", type=float,
+                   help=f"initial learning rate of the staircase (default: a resumed state's "
+                   f"own, else {RECIPE['lr']:g}); the rate at step s is "
+                   "lr * 0.5 ** floor(s / decay)")
+    p.add_argument("--lr-decay-steps", type=int,
+                   help="halve the learning rate every N steps (default: a resumed state's "
+                   f"own, else {RECIPE['lr_decay_steps']:,})")
+    p.add_argument("--note", help="a remark stored with this session in sessions.json")
     p.add_argument("--ship", action="store_true",
                    help="afterwards write best weights and records into the preset registry")
     p.add_argument("--report", action="store_true",
@@ -435,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         train_rounds(names, args.rounds, args.budget_minutes * 60,
                      lambda name, seconds: train_for(
                          name, registry[name], args.state_dir / name, data[name], seconds,
-                         gpu, args.gpu_batch, device))
+                         gpu, args.gpu_batch, device, lr=args.lr,
+                         lr_decay_steps=args.lr_decay_steps, note=args.note))
     if args.ship:
         ship(names, args.state_dir, device, {n: data[n][1] for n in names})
     return 0

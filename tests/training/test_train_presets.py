@@ -109,6 +109,11 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
     sessions = json.loads((run / "sessions.json").read_text())
     assert [(x["from_step"], x["to_step"], x["device"]) for x in sessions] == \
         [(0, 2, "test CPU"), (2, 4, "test CPU")]
+    n_feats = registry["sr_x4_small"]["config"]["n_feats"]
+    assert [x["n_feats"] for x in sessions] == [n_feats, n_feats]
+    assert sessions[1]["lr"] == f"{tp.RECIPE['lr']:g} halved every " \
+        f"{tp.RECIPE['lr_decay_steps']:,} steps: {tp.RECIPE['lr']:.4g} from step 2"
+    assert "note" not in sessions[1]
     assert json.loads((run / "config.json").read_text())["batch_size"] == 2
 
     # ship into a copy of the registry
@@ -170,18 +175,21 @@ def test_budgeted_training_resumes_and_ships(tp, folder, tmp_path, monkeypatch):
 
 
 def test_a_stopped_turn_ends_the_run(tp, folder, tmp_path, monkeypatch, capsys):
-    calls = []
+    calls, options = [], []
 
-    def fake_train_for(name, *args):
+    def fake_train_for(name, *args, **kwargs):
         calls.append(name)
+        options.append(kwargs)
         return {"status": "stopped", "stopped_by": "SIGTERM", "steps": 6}
 
     monkeypatch.setattr(tp, "train_for", fake_train_for)
     assert tp.main(["--presets", "sr_x2_small,sr_x3_small", "--budget-minutes", "30",
                     "--rounds", "2", "--train-root", str(tmp_path), "--val-images", "2",
                     "--state-dir", str(tmp_path / "state"),
-                    "--work-dir", str(tmp_path / "work")]) == 0
+                    "--work-dir", str(tmp_path / "work"), "--lr", "3e-5",
+                    "--note", "a test"]) == 0
     assert calls == ["sr_x2_small"]  # neither the next preset nor the next round
+    assert options == [{"lr": 3e-5, "lr_decay_steps": None, "note": "a test"}]
     assert "[sr_x2_small] stopped by SIGTERM at step 6" in capsys.readouterr().out
 
 
@@ -199,3 +207,36 @@ def test_train_rounds_shares_the_time_left_and_ends_under_a_minute(tp, monkeypat
     # 800 s over 4 turns: a gets 200 (spends 400); b gets 400/3 of the 400 left over 3
     # turns; a gets half of the 800/3 left (spends all of it); b's last turn has 0 s left.
     assert calls == [("a", 200.0), ("b", round(400 / 3, 6)), ("a", round(400 / 3, 6))]
+
+
+def test_a_resumed_state_keeps_its_schedule_unless_told(tp, folder, tmp_path):
+    registry = json.loads(tp.REGISTRY.read_text())
+    entry = registry["car_small"]
+    data = tp.split_folder(folder, tmp_path / "work", 2)
+    run = tmp_path / "state" / "car_small"
+    fresh = tp.make_config("car_small", entry, run, *data, False, 10, 64)
+    assert (fresh.lr, fresh.lr_decay_steps) == (tp.RECIPE["lr"], tp.RECIPE["lr_decay_steps"])
+    # a first session with its own schedule, then one that resumes it without options
+    tp.train_for("car_small", entry, run, data, 1.0, False, 64, "test CPU", lr=1e-5,
+                 lr_decay_steps=3, note="first")
+    resumed = tp.make_config("car_small", entry, run, *data, False, 10, 64)
+    assert (resumed.lr, resumed.lr_decay_steps) == (1e-5, 3)
+    told = tp.make_config("car_small", entry, run, *data, False, 10, 64, lr=4e-5)
+    assert (told.lr, told.lr_decay_steps) == (4e-5, 3)
+    second = tp.train_for("car_small", entry, run, data, 1.0, False, 64, "test CPU",
+                          note="second")
+    assert second["final_lr"] == pytest.approx(1e-5 * 0.5 ** (4 // 3))
+    sessions = json.loads((run / "sessions.json").read_text())
+    assert [(x["from_step"], x["to_step"], x["note"]) for x in sessions] == \
+        [(0, 2, "first"), (2, 4, "second")]
+    # steps 2 and 3 ran: 1e-5 * 0.5 ** 0 at step 2, 1e-5 * 0.5 ** 1 from step 3
+    assert sessions[1]["lr"] == "1e-05 halved every 3 steps: 1e-05 from step 2, 5e-06 from 3"
+
+
+def test_lr_text_names_each_rate_of_a_session(tp):
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(lr=5e-5, effective_decay_steps=5000)
+    assert tp.lr_text(cfg, 17_961, 20_661) == \
+        "5e-05 halved every 5,000 steps: 6.25e-06 from step 17,961, 3.125e-06 from 20,000"
+    assert tp.lr_text(cfg, 0, 5000) == "5e-05 halved every 5,000 steps: 5e-05 from step 0"
