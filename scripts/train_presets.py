@@ -334,9 +334,22 @@ def shipping_candidate(run: Path) -> tuple[object, int | None, str]:
     return model, int(step), f"checkpoint {path.name} (best.keras not on this machine)"
 
 
-def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) -> None:
+def average_weights(a, b) -> None:
+    """Set ``a``'s weights to the element-wise mean of ``a``'s and ``b``'s (same
+    architecture): a weight-space ensemble, which only makes sense for two points of one
+    fine-tuning path (e.g. a fine-tune and its start, WiSE-FT, Wortsman et al. 2022)."""
+    wa, wb = a.get_weights(), b.get_weights()
+    if [w.shape for w in wa] != [w.shape for w in wb]:
+        raise SystemExit("cannot average weights of different architectures")
+    a.set_weights([(x + y) / 2 for x, y in zip(wa, wb, strict=True)])
+
+
+def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], *,
+         average_with_shipped: bool = False) -> None:
     """Write each preset's best weights and training record into the registry, when they
-    beat the shipped weights on the same held-out crops."""
+    beat the shipped weights on the same held-out crops. ``average_with_shipped``: offer
+    the mean of the run's best weights and the shipped ones instead (for a run fine-tuned
+    from the shipped preset)."""
     from make_presets import make_preset
 
     import rnan_keras
@@ -349,6 +362,13 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path]) 
         if best is None:
             print(f"[{name}] nothing to ship (no best.keras and no checkpoint in {run})")
             continue
+        if average_with_shipped:
+            if name not in registry:
+                raise SystemExit(f"--average-with-shipped: {name} has no shipped weights")
+            shipped = rnan_keras.load_preset(name)
+            average_weights(best, shipped)
+            source = (f"mean of {source} and the weights shipped before it "
+                      f"(sha256 {registry[name]['sha256'][:12]})")
         new = held_out_psnr(best, run, val_dirs[name])
         old = held_out_psnr(rnan_keras.load_preset(name), run, val_dirs[name]) \
             if name in registry else float("-inf")
@@ -452,12 +472,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", help="a remark stored with this session in sessions.json")
     p.add_argument("--ship", action="store_true",
                    help="afterwards write best weights and records into the preset registry")
+    p.add_argument("--average-with-shipped", action="store_true",
+                   help="with --ship: offer the mean of the run's best weights and the "
+                   "preset's shipped ones (for a run fine-tuned from the shipped preset)")
     p.add_argument("--report", action="store_true",
                    help="only print the Markdown table of the registry's training records")
     args = p.parse_args(argv)
     if args.report:
         print(report(json.loads(REGISTRY.read_text())), end="")
         return 0
+    if args.average_with_shipped and not args.ship:
+        p.error("--average-with-shipped needs --ship")
     if args.budget_minutes is None and not args.ship:
         p.error("--budget-minutes is required (or --report, or --ship alone)")
 
@@ -497,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                          gpu, args.gpu_batch, device, lr=args.lr,
                          lr_decay_steps=args.lr_decay_steps, note=args.note))
     if args.ship:
-        ship(names, args.state_dir, device, {n: data[n][1] for n in names})
+        ship(names, args.state_dir, device, {n: data[n][1] for n in names},
+             average_with_shipped=args.average_with_shipped)
     return 0
 
 

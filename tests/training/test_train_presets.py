@@ -240,3 +240,44 @@ def test_lr_text_names_each_rate_of_a_session(tp):
     assert tp.lr_text(cfg, 17_961, 20_661) == \
         "5e-05 halved every 5,000 steps: 6.25e-06 from step 17,961, 3.125e-06 from 20,000"
     assert tp.lr_text(cfg, 0, 5000) == "5e-05 halved every 5,000 steps: 5e-05 from step 0"
+
+
+def test_ship_can_offer_the_mean_of_the_best_and_the_shipped_weights(tp, folder, tmp_path,
+                                                                      monkeypatch):
+    import keras
+
+    import rnan_keras
+
+    registry = json.loads(tp.REGISTRY.read_text())
+    data = tp.split_folder(folder, tmp_path / "work", 2)
+    run = tmp_path / "state" / "sr_x4_small"
+    tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64, "test CPU")
+    best = keras.models.load_model(run / "best.keras", compile=False).get_weights()
+    before = rnan_keras.load_preset("sr_x4_small").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(best, before))  # it trained
+
+    reg = tmp_path / "presets" / "presets.json"
+    (reg.parent / "weights").mkdir(parents=True)
+    shutil.copy(tp.REGISTRY, reg)
+    monkeypatch.setattr(tp, "REGISTRY", reg)
+    monkeypatch.setattr(tp, "ROOT", tmp_path)
+    seen = []
+
+    def scored(model, *a):  # the candidate is scored first, then the shipped weights
+        seen.append([w.copy() for w in model.get_weights()])
+        return 32.0 if len(seen) == 1 else 31.0
+
+    monkeypatch.setattr(tp, "held_out_psnr", scored)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
+            average_with_shipped=True)
+    for got, a, b in zip(seen[0], best, before, strict=True):
+        np.testing.assert_allclose(got, (a + b) / 2, rtol=0, atol=1e-7)
+    entry = json.loads(reg.read_text())["sr_x4_small"]
+    assert entry["training"]["weights_from"] == "mean of best.keras and the weights shipped " \
+        f"before it (sha256 {registry['sr_x4_small']['sha256'][:12]})"
+    shipped = rnan_keras.build_model("sr_x4", **entry["config"])
+    shipped.load_weights(reg.parent / "weights" / entry["weights"])
+    for got, want in zip(shipped.get_weights(), seen[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(SystemExit):
+        tp.main(["--average-with-shipped", "--budget-minutes", "1"])
