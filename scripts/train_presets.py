@@ -400,6 +400,8 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], 
                             if sat else ""))
         t["held_out_psnr_vs_previous"] = [round(new, 3), None if old == float("-inf")
                                           else round(old, 3)]
+        if average_with_shipped:  # the curve's best is the run's, not the averaged weights'
+            t["best_val_psnr"] = round(new, 3)
         t["earlier_training"] = earlier_training(previous, t)
         print(f"[{name}] shipped step {t['best_step']}: {new:.3f} dB on the held-out crops "
               f"(shipped before: {old:.3f} dB)")

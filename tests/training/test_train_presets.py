@@ -273,6 +273,7 @@ def test_ship_can_offer_the_mean_of_the_best_and_the_shipped_weights(tp, folder,
     for got, a, b in zip(seen[0], best, before, strict=True):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=0, atol=1e-7)
     entry = json.loads(reg.read_text())["sr_x4_small"]
+    assert entry["training"]["best_val_psnr"] == 32.0  # the averaged weights' score
     assert entry["training"]["weights_from"] == "mean of best.keras and the weights shipped " \
         f"before it (sha256 {registry['sr_x4_small']['sha256'][:12]})"
     shipped = rnan_keras.build_model("sr_x4", **entry["config"])
