@@ -258,11 +258,14 @@ def train_for(name: str, entry: dict, run: Path, data: tuple[Path, Path], second
 
 def lr_text(cfg, start: int, end: int) -> str:
     """The learning rate of a session, e.g. ``"5e-05 halved every 5,000 steps: 3.125e-06 from
-    step 20,661"`` (and where it changes within the session)."""
+    step 20,661"`` (and where it changes within the session), by the trainer's schedule."""
+    from rnan_keras.training.schedules import paper_schedule
+
     decay = int(cfg.effective_decay_steps)
+    schedule = paper_schedule(cfg.lr, decay)
 
     def at(step: int) -> float:
-        return cfg.lr * 0.5 ** (step // decay)
+        return float(schedule(step))
 
     text = f"{cfg.lr:g} halved every {decay:,} steps: {at(start):.4g} from step {start:,}"
     for k in range(start // decay + 1, (max(end, 1) - 1) // decay + 1):
