@@ -365,16 +365,16 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], 
         if best is None:
             print(f"[{name}] nothing to ship (no best.keras and no checkpoint in {run})")
             continue
+        shipped = rnan_keras.load_preset(name) if name in registry else None
         if average_with_shipped:
-            if name not in registry:
+            if shipped is None:
                 raise SystemExit(f"--average-with-shipped: {name} has no shipped weights")
-            shipped = rnan_keras.load_preset(name)
             average_weights(best, shipped)
             source = (f"mean of {source} and the weights shipped before it "
                       f"(sha256 {registry[name]['sha256'][:12]})")
         new = held_out_psnr(best, run, val_dirs[name])
-        old = held_out_psnr(rnan_keras.load_preset(name), run, val_dirs[name]) \
-            if name in registry else float("-inf")
+        old = held_out_psnr(shipped, run, val_dirs[name]) if shipped is not None \
+            else float("-inf")
         if new <= old:
             print(f"[{name}] kept the shipped weights: {old:.3f} dB on the held-out crops, "
                   f"the new best {new:.3f} dB")
