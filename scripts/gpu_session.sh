@@ -14,7 +14,8 @@
 # .devdata/, and downloads Keras and the two wheels it needs that the machine lacks into
 # .whl/. `run` trains three candidates side by side on the one GPU (scripts/train_jax.py):
 # dn_rgb_small continued at 24 features and widened to 32 (still > 2x faster than CBM3D on
-# the CPU: the attention's cost dominates), demosaic_small widened from 32 to 48;
+# the CPU: the attention's cost dominates), demosaic_small widened from 48 (its CPU width
+# since 2026-12-05) to 64, the paper's;
 # each run folder comes back as $OUT/<name>.tar (rewritten at every checkpoint, so a run
 # cut short still returns its last one). Unpack into runs/, score on TensorFlow with
 # scripts/train_presets.py --ship (held-out crops), and commit what ships.
@@ -69,7 +70,7 @@ run() {
     }
     one dn_rgb_f24 dn_rgb_small --lr 1e-4
     one dn_rgb_f32 dn_rgb_small --lr 1e-4 --n-feats 32
-    one demosaic_f48 demosaic_small --lr 1e-4 --n-feats 48
+    one demosaic_f64 demosaic_small --lr 5e-5 --n-feats 64
     [ -z "$dry" ] || return 0
     sleep 60
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
