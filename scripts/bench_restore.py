@@ -8,10 +8,17 @@ restored ``--repeats`` times and the median time is reported. A size whose run w
 buffers are allocated up front and every tile has the same size, so memory has reached its
 plateau), and its time is extrapolated from the tiles done (marked ``partial``).
 
+``--preset NAME`` times a shipped preset (gray input for a gray preset) instead, and
+``--windows 0 48`` compares the non-local attention over each whole tile (0, the paper's)
+with attention in 48-pixel windows (``non_local_window``), each size and window in its own
+process, in one run.
+
 Usage::
 
     python scripts/bench_restore.py --out scripts/results/bench_restore.json
     python scripts/bench_restore.py --sizes 256 512 --repeats 3 --max-memory 4G
+    python scripts/bench_restore.py --preset dn_gray_small --sizes 256 512 --windows 0 48 \
+        --out scripts/results/bench_restore_windows.json
 """
 
 from __future__ import annotations
@@ -37,14 +44,17 @@ def child(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from rnan_keras import build_model
+    from rnan_keras import build_model, load_preset
     from rnan_keras.inference import memory
     from rnan_keras.inference.restore import resolve_tile
     from rnan_keras.inference.tiling import count_tiles, model_function, predict_tiled
 
     size = args.child
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = build_model(args.variant)
+    if args.preset:
+        model = load_preset(args.preset, non_local_window=args.window)
+    else:
+        model = build_model(args.variant, non_local_window=args.window)
     channels = int(model.inputs[0].shape[-1])
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size]
@@ -89,7 +99,9 @@ def child(args: argparse.Namespace) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "size": size,
-        "variant": args.variant,
+        "variant": model.rnan_config.variant,
+        "preset": args.preset,
+        "non_local_window": args.window,
         "params": int(model.count_params()),
         "tile": tile,
         "overlap": args.overlap,
@@ -109,16 +121,19 @@ def child(args: argparse.Namespace) -> dict:
 
 def parent(args: argparse.Namespace) -> int:
     results = []
+    load_before = os.getloadavg()[0]
     script = Path(__file__).resolve()
-    for size in args.sizes:
+    for size, window in [(s, w) for s in args.sizes for w in args.windows]:
         cmd = [
             sys.executable, str(script), "--child", str(size), "--variant", args.variant,
             "--tile", str(args.tile), "--overlap", str(args.overlap), "--repeats",
-            str(args.repeats), "--max-seconds", str(args.max_seconds),
+            str(args.repeats), "--max-seconds", str(args.max_seconds), "--window", str(window),
         ]
+        if args.preset:
+            cmd += ["--preset", args.preset]
         if args.max_memory:
             cmd += ["--max-memory", args.max_memory]
-        print(f"running {size}x{size} ...", file=sys.stderr, flush=True)
+        print(f"running {size}x{size}, window {window} ...", file=sys.stderr, flush=True)
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=args.max_seconds * 3 + 300,
@@ -134,7 +149,7 @@ def parent(args: argparse.Namespace) -> int:
             continue
         results.append(json.loads(line[-1]))
 
-    header = (f"{'size':>10} {'tile':>5} {'tiles':>6} {'time (s)':>10} {'s/tile':>7} "
+    header = (f"{'size':>10} {'window':>6} {'tile':>5} {'tiles':>6} {'time (s)':>10} {'s/tile':>7} "
               f"{'peak RSS (MiB)':>15}  note")
     print(header)
     for r in results:
@@ -143,16 +158,20 @@ def parent(args: argparse.Namespace) -> int:
             continue
         note = (f"partial: {r['tiles_done']}/{r['tiles']} tiles, time extrapolated"
                 if r["partial"] else f"median of {r['repeats']}")
-        print(f"{r['size']:>5}x{r['size']:<4} {r['tile']!s:>5} {r['tiles']:>6} "
+        print(f"{r['size']:>5}x{r['size']:<4} {r['non_local_window']:>6} {r['tile']!s:>5} "
+              f"{r['tiles']:>6} "
               f"{r['seconds_median']:>10.1f} {r['seconds_per_tile']:>7.2f} "
               f"{r['peak_rss_mib']:>15.0f}  {note}")
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
-            "benchmark": "restore, tile=auto, full-size model, random weights",
+            "benchmark": (f"restore, tile={args.tile}, preset {args.preset}" if args.preset else
+                          f"restore, tile={args.tile}, full-size model, random weights"),
             "machine": {"cpus": os.cpu_count(), "platform": sys.platform},
-            "settings": {"variant": args.variant, "tile": args.tile, "overlap": args.overlap,
+            "load_1min_before": load_before,
+            "settings": {"variant": args.variant, "preset": args.preset,
+                         "windows": args.windows, "tile": args.tile, "overlap": args.overlap,
                          "repeats": args.repeats, "max_seconds": args.max_seconds,
                          "max_memory": args.max_memory},
             "results": results,
@@ -167,7 +186,12 @@ def parent(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
-    parser.add_argument("--variant", default="dn_rgb")
+    parser.add_argument("--variant", default="dn_rgb",
+                        help="full-size model of this task, random weights (default dn_rgb)")
+    parser.add_argument("--preset", help="time this shipped preset instead of --variant")
+    parser.add_argument("--windows", type=int, nargs="+", default=[0],
+                        help="non_local_window values to compare (0: whole tile, default)")
+    parser.add_argument("--window", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--tile", default="auto", help="auto, none or a number")
     parser.add_argument("--overlap", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)

@@ -120,13 +120,19 @@ def _nl_settings(model) -> tuple[int, str, int, int] | None:
     )
 
 
+def model_window(model) -> int:
+    """The non-local window of an RNAN (0: attention over the whole tile)."""
+    cfg = getattr(model, "rnan_config", None)
+    return int(getattr(cfg, "non_local_window", 0)) if cfg is not None else 0
+
+
 def model_feats(model) -> int:
     cfg = getattr(model, "rnan_config", None)
     return int(cfg.n_feats) if cfg is not None else 64
 
 
 def non_local_bytes(n_positions: int, mode: str, chunk_size: int, max_dense: int) -> int:
-    """Peak bytes of one non-local block on ``n_positions`` positions."""
+    """Peak bytes of one non-local block on ``n_positions`` positions (global attention)."""
     dense = mode == "dense" or (mode == "auto" and n_positions <= max_dense)
     cols = n_positions if dense else min(chunk_size, n_positions)
     return int(_NL_FACTOR * 4 * n_positions * cols)
@@ -140,10 +146,20 @@ def estimate_tile_bytes(model, height: int, width: int, scale: int = 1) -> int:
     if scale > 1:  # up-sampler: conv to (s^2 F) channels, then pixel shuffle
         total += 4 * n * scale * scale * feats * 4
     settings = _nl_settings(model)
-    if settings is not None:
+    window = model_window(model)
+    if settings is not None and window:
+        total += windowed_non_local_bytes(height, width, window)
+    elif settings is not None:
         _, mode, chunk, max_dense = settings
         total += non_local_bytes(n, mode, chunk, max_dense)
     return int(total)
+
+
+def windowed_non_local_bytes(height: int, width: int, window: int) -> int:
+    """Peak bytes of one non-local block attending within ``window x window`` windows: the
+    ``window^2`` logits of every position of the map padded to whole windows, dense."""
+    padded = -(-int(height) // window) * window * (-(-int(width) // window) * window)
+    return int(_NL_FACTOR * 4 * padded * window * window)
 
 
 def image_buffer_bytes(height: int, width: int, c_in: int, c_out: int, scale: int) -> int:
@@ -256,7 +272,7 @@ _CHUNKED_CLONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _whole_image_model(model, height: int, width: int, working: int):
     """``model``, or a copy whose non-local blocks are chunked to fit ``working`` bytes."""
     cfg = getattr(model, "rnan_config", None)
-    if cfg is None or not cfg.use_non_local:
+    if cfg is None or not cfg.use_non_local or model_window(model):
         return model
     chunk = choose_chunk_size(model, height, width, working)
     n = height * width
@@ -289,20 +305,25 @@ def resolve_tile(
     """(tile size or None for one pass, model to run) for ``tile`` = "auto" / "none" / int.
 
     ``"auto"`` picks the fastest tile within the memory budget from a cost model timed on
-    this machine (:mod:`rnan_keras.inference.tile_cost`).
+    this machine (:mod:`rnan_keras.inference.tile_cost`). For a model with windowed
+    attention (``non_local_window``) the cost per pixel does not grow with the tile, so it
+    picks one pass when the image fits the budget, else the largest tile that fits (the
+    fewest overlaps).
     """
     if tile is None or (isinstance(tile, str) and tile.lower() == "none"):
         _, working = _budgets(max_memory, height, width, c_in, c_out, scale, gpu)
         return None, _whole_image_model(model, height, width, working)
     if isinstance(tile, str) and tile.lower() == "auto":
         budget, working = _budgets(max_memory, height, width, c_in, c_out, scale, gpu)
-        cost = None
-        if height > DEFAULT_MAX_TILE or width > DEFAULT_MAX_TILE:
+        cost, max_tile = None, DEFAULT_MAX_TILE
+        if model_window(model):  # linear cost: the largest tile that fits is the fastest
+            max_tile = max(height, width, MIN_TILE)
+        elif height > DEFAULT_MAX_TILE or width > DEFAULT_MAX_TILE:
             from rnan_keras.inference.tile_cost import tile_cost
 
             cost = tile_cost(model, c_in)
         chosen = choose_tile(model, height, width, working, scale=scale, overlap=overlap,
-                             cost=cost)
+                             cost=cost, max_tile=max_tile)
         needed = estimate_tile_bytes(model, chosen or height, chosen or width, scale)
         if needed > working:
             warnings.warn(

@@ -35,7 +35,8 @@ class ResidualAttentionModule(keras.layers.Layer):
         residual_attention: add ``x1`` after the trunk * mask product.
         pre_blocks, trunk_blocks, post_blocks: residual block counts (official 1, 2, 2).
         mask_down_blocks: residual blocks at half resolution in the mask branch (2).
-        softmax_axis, non_local_mode, chunk_size, max_dense_positions: non-local options.
+        softmax_axis, non_local_mode, chunk_size, max_dense_positions, non_local_window:
+            non-local options (see :class:`NonLocalMaskBranch`).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class ResidualAttentionModule(keras.layers.Layer):
         non_local_mode: str = "auto",
         chunk_size: int = 1024,
         max_dense_positions: int = 96 * 96,
+        non_local_window: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,6 +70,7 @@ class ResidualAttentionModule(keras.layers.Layer):
             "non_local_mode": non_local_mode,
             "chunk_size": int(chunk_size),
             "max_dense_positions": int(max_dense_positions),
+            "non_local_window": int(non_local_window),
         }
         f = self.filters
         self.pre = [ResidualBlock(f, name=f"pre{i}") for i in range(self.pre_blocks)]

@@ -18,8 +18,9 @@ class NonLocalMaskBranch(MaskBranch):
     Args:
         filters: feature channels ``F``.
         num_down_blocks: residual blocks at half resolution.
-        softmax_axis, non_local_mode, chunk_size, max_dense_positions: passed to
-            :class:`NonLocalBlock` (see there).
+        softmax_axis, non_local_mode, chunk_size, max_dense_positions, non_local_window:
+            passed to :class:`NonLocalBlock` (see there; ``non_local_window`` is its
+            ``window``).
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class NonLocalMaskBranch(MaskBranch):
         non_local_mode: str = "auto",
         chunk_size: int = 1024,
         max_dense_positions: int = 96 * 96,
+        non_local_window: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(filters, num_down_blocks=num_down_blocks, **kwargs)
@@ -39,6 +41,7 @@ class NonLocalMaskBranch(MaskBranch):
             mode=non_local_mode,
             chunk_size=chunk_size,
             max_dense_positions=max_dense_positions,
+            window=non_local_window,
             name="non_local",
         )
 
@@ -57,4 +60,5 @@ class NonLocalMaskBranch(MaskBranch):
             "non_local_mode": nl.mode,
             "chunk_size": nl.chunk_size,
             "max_dense_positions": nl.max_dense_positions,
+            "non_local_window": nl.window,
         }

@@ -58,6 +58,12 @@ class RNANConfig:
     global skip's zero-filled mosaic by its fixed bilinear demosaic
     (:class:`~rnan_keras.layers.BilinearDemosaic`), so the network learns the residual over
     bilinear interpolation. No weights, same parameter count.
+
+    ``non_local_window=w`` (not in the official model; default 0 = global attention)
+    restricts each non-local block to non-overlapping ``w x w`` windows of its feature map
+    (:class:`~rnan_keras.layers.NonLocalBlock`'s ``window``): linear instead of quadratic
+    cost in the image size, no weights. Training on patches of at most ``w`` pixels is the
+    same with or without it.
     """
 
     variant: str = DEFAULT_TASK
@@ -78,6 +84,7 @@ class RNANConfig:
     non_local_mode: str = "auto"
     chunk_size: int = 1024
     max_dense_positions: int = 96 * 96
+    non_local_window: int = 0
     rgb_range: float = 255.0
     zero_init_tail: bool = False
     sr_bicubic_skip: bool = False
@@ -114,6 +121,9 @@ class RNANConfig:
                 raise ConfigError(f"{name} must be >= 0")
         if self.softmax_axis not in ("query", "key"):
             raise ConfigError(f"softmax_axis must be 'query' or 'key', got {self.softmax_axis!r}")
+        if self.non_local_window < 0:
+            raise ConfigError(f"non_local_window must be >= 0 (0 = whole feature map), "
+                              f"got {self.non_local_window}")
         if self.non_local_mode not in ("auto", "dense", "chunked"):
             raise ConfigError(
                 f"non_local_mode must be 'auto', 'dense' or 'chunked', got {self.non_local_mode!r}"

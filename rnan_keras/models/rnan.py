@@ -46,6 +46,7 @@ def _module_kwargs(cfg: RNANConfig, mask: str) -> dict[str, Any]:
         "non_local_mode": cfg.non_local_mode,
         "chunk_size": cfg.chunk_size,
         "max_dense_positions": cfg.max_dense_positions,
+        "non_local_window": cfg.non_local_window,
     }
 
 
@@ -147,13 +148,17 @@ def build_model(variant: str = DEFAULT_TASK, *, name: str | None = None, **overr
 
 
 def with_non_local_mode(
-    model: RNAN, mode: str, chunk_size: int | None = None, max_dense_positions: int | None = None
+    model: RNAN, mode: str | None = None, chunk_size: int | None = None,
+    max_dense_positions: int | None = None, window: int | None = None,
 ) -> RNAN:
-    """A copy of ``model`` whose non-local blocks use ``mode`` (same weights).
+    """A copy of ``model`` whose non-local blocks use ``mode`` / ``window`` (same weights).
 
-    ``mode="chunked"`` gives whole-image attention in O(HW * chunk) memory.
+    ``mode="chunked"`` gives whole-image attention in O(HW * chunk) memory; ``window=w``
+    attention within ``w x w`` windows (``non_local_window``), 0 over the whole map.
     """
-    changes: dict[str, Any] = {"non_local_mode": mode}
+    changes: dict[str, Any] = {} if mode is None else {"non_local_mode": mode}
+    if window is not None:
+        changes["non_local_window"] = int(window)
     if chunk_size is not None:
         changes["chunk_size"] = int(chunk_size)
     if max_dense_positions is not None:

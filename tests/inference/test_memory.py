@@ -82,3 +82,31 @@ def test_tiles_per_call_fills_the_budget_up_to_the_limit(tiny_rnan):
     # A tile larger than the image is the image's size.
     small = memory.estimate_tile_bytes(tiny_rnan, 40, 64)
     assert per_call(2 * small, h=40) == 2
+
+
+def test_windowed_non_local_bytes_are_linear_in_the_padded_map():
+    assert memory.windowed_non_local_bytes(96, 96, 48) == int(2.5 * 4 * 96 * 96 * 48 * 48)
+    # 97 pixels need 3 windows of 48 per side: the padded map is 144 x 144
+    assert memory.windowed_non_local_bytes(97, 97, 48) == int(2.5 * 4 * 144 * 144 * 48 * 48)
+    assert memory.windowed_non_local_bytes(960, 960, 48) == 100 * (
+        memory.windowed_non_local_bytes(96, 96, 48))
+
+
+def test_auto_tile_of_a_windowed_model_is_the_largest_that_fits(monkeypatch):
+    """Windowed attention costs the same per pixel at any tile size: "auto" runs the image
+    in one pass when it fits, else the largest tile that fits (no timing calibration)."""
+    import rnan_keras
+    from rnan_keras.inference import tile_cost
+
+    model = rnan_keras.build_model("dn_gray", n_feats=8, n_resgroups=2, non_local_window=16)
+    monkeypatch.setattr(tile_cost, "tile_cost", lambda *a: pytest.fail("calibrated"))
+    working = {"bytes": 64 * 1024**3}
+    monkeypatch.setattr(memory, "_budgets", lambda *a: (working["bytes"], working["bytes"]))
+    assert memory.resolve_tile(model, 700, 500, "auto", c_in=1, c_out=1) == (None, model)
+    working["bytes"] = memory.estimate_tile_bytes(model, 300, 300)
+    tile, run = memory.resolve_tile(model, 700, 500, "auto", c_in=1, c_out=1)
+    assert run is model and tile == 296  # the largest multiple of 8 within the budget
+    assert tile > memory.DEFAULT_MAX_TILE
+    assert memory.estimate_tile_bytes(model, tile, tile) <= working["bytes"]
+    # a whole image that fits goes through in one pass, however large, with no chunked copy
+    assert memory.resolve_tile(model, 250, 290, "none", c_in=1, c_out=1) == (None, model)

@@ -105,10 +105,12 @@ def test_bilinear_demosaic(ops_path):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("window", [0, 4])
 @pytest.mark.parametrize("softmax_axis", ["query", "key"])
-def test_non_local_block(ops_path, softmax_axis):
+def test_non_local_block(ops_path, softmax_axis, window):
+    """Global attention, and 4-pixel windows on a 6 x 5 map (partial windows, masked)."""
     tf.random.set_seed(0)
-    layer = NonLocalBlock(8, softmax_axis=softmax_axis)
+    layer = NonLocalBlock(8, softmax_axis=softmax_axis, window=window)
     x = images((2, 6, 5, 8)) / 255.0
     layer.build(x.shape)
     rng = np.random.default_rng(1)

@@ -24,7 +24,11 @@ CASES = {
         L.NonLocalBlock(F, softmax_axis="key", mode="chunked", chunk_size=7),
         _x(),
     ),
+    "non_local_windowed": lambda: (L.NonLocalBlock(F, window=5), _x()),
     "non_local_mask_branch": lambda: (L.NonLocalMaskBranch(F, chunk_size=16), _x()),
+    "non_local_mask_branch_windowed": lambda: (
+        L.NonLocalMaskBranch(F, non_local_window=4), _x()
+    ),
     "attention_module": lambda: (L.ResidualAttentionModule(F, mask="non_local"), _x()),
     "attention_module_no_mask": lambda: (L.ResidualAttentionModule(F, mask="none"), _x()),
     "attention_group": lambda: (L.AttentionGroup(F, {"mask": "local", "post_blocks": 1}), _x()),

@@ -323,3 +323,80 @@ def test_chunked_forward_and_backward_never_hold_n_by_n(axis):
     growth = json.loads(out.stdout.strip().splitlines()[-1])
     assert growth["dense"] >= nxn, growth
     assert growth["chunked"] < nxn / 4, growth
+
+
+# ------------------------------------------------------------------ windowed attention
+
+
+def _random_block(axis, window, seed=1):
+    """A block on 8 features with random weights (``w`` starts at zero: made to count)."""
+    layer = NonLocalBlock(8, softmax_axis=axis, window=window)
+    layer.build((None, None, None, 8))
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32")
+                       for w in layer.get_weights()])
+    return layer
+
+
+def _crops(h, w, window):
+    return [(i, j) for i in range(0, h, window) for j in range(0, w, window)]
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+@pytest.mark.parametrize("hw", [(13, 11), (10, 15), (4, 3)])
+def test_windowed_block_is_the_global_block_on_each_window(axis, hw):
+    """The 1x1 convs are per position, so a window's output must be the global block run
+    on that crop alone; partial windows (13 = 5 + 5 + 3) test the padding mask, and a map
+    smaller than the window (4 x 3) is one window, i.e. the global block itself."""
+    win, (h, w) = 5, hw
+    x = np.random.default_rng(0).normal(size=(2, h, w, 8)).astype("float32")
+    glob, windowed = _random_block(axis, 0), _random_block(axis, win)
+    graph = tf.function(windowed, input_signature=[tf.TensorSpec([None, None, None, 8])])
+    y, y_graph = np.asarray(windowed(x)), graph(x).numpy()
+    want = np.zeros_like(y)
+    for i, j in _crops(h, w, win):
+        want[:, i:i + win, j:j + win] = np.asarray(glob(x[:, i:i + win, j:j + win]))
+    scale = np.abs(want).max()
+    tol = _float32_tol(win * win) * scale
+    np.testing.assert_allclose(y, want, rtol=0, atol=tol)
+    np.testing.assert_allclose(y_graph, want, rtol=0, atol=tol)
+    if h > win or w > win:  # windows differ from global attention (the test can fail)
+        assert np.abs(np.asarray(glob(x)) - y).max() > 100 * tol
+
+
+@pytest.mark.parametrize("axis", ["query", "key"])
+def test_windowed_gradients_are_the_global_blocks_on_each_window(axis):
+    """Gradients (input and weights) through the masked custom gradient equal the sum of
+    the global block's gradients over the crops.
+
+    One bias has a gradient that is zero in exact arithmetic: adding a constant to theta
+    (query softmax) or phi (key softmax) shifts each softmax's logits by one constant. Its
+    computed value is round-off of a sum of terms of the size of the kernel's gradient, so
+    that is the scale its tolerance is relative to."""
+    win, h, w = 5, 12, 9
+    x = tf.constant(np.random.default_rng(2).normal(size=(1, h, w, 8)).astype("float32"))
+    dy = np.random.default_rng(3).normal(size=(1, h, w, 8)).astype("float32")
+    glob, windowed = _random_block(axis, 0), _random_block(axis, win)
+
+    def grads(layer, fn):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = fn(layer)
+        return [g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights])]
+
+    got = grads(windowed, lambda layer: tf.reduce_sum(layer(x) * dy))
+    want = grads(glob, lambda layer: tf.add_n([
+        tf.reduce_sum(layer(x[:, i:i + win, j:j + win]) * dy[:, i:i + win, j:j + win])
+        for i, j in _crops(h, w, win)
+    ]))
+    names = ["x"] + [v.path.split("/", 1)[1] for v in windowed.trainable_weights]
+    invariant = "theta/bias" if axis == "query" else "phi/bias"
+    for name, g_got, g_want in zip(names, got, want, strict=True):
+        ref = want[names.index(invariant.replace("bias", "kernel"))] if name == invariant else g_want
+        tol = _float32_tol(h * w) * np.abs(ref).max()
+        np.testing.assert_allclose(g_got, g_want, rtol=0, atol=tol, err_msg=name)
+
+
+def test_window_must_not_be_negative():
+    with pytest.raises(ValueError, match="window"):
+        NonLocalBlock(8, window=-1)
