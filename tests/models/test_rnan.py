@@ -187,6 +187,7 @@ def test_key_softmax_option_changes_output():
         ({"variant": "dn_rgb", "n_feets": 8}, "unknown config option"),
         ({"variant": "dn_rgb", "ablation": "nope"}, "unknown ablation"),
         ({"variant": "sr_x2", "n_colors": 1}, "SR variants"),
+        ({"variant": "dn_gray", "non_local_window": -8}, "non_local_window"),
     ],
 )
 def test_bad_config_raises_config_error(kwargs, match):
@@ -287,5 +288,55 @@ def test_one_non_local_group_keras_file_roundtrip(tmp_path):
     assert loaded.rnan_config.non_local_groups == 1
     assert loaded.rnan_config == model.rnan_config
     assert loaded.get_layer("body_nl_high").module_kwargs["mask"] == "local"
+    np.testing.assert_array_equal(loaded(x, training=False).numpy(),
+                                  model(x, training=False).numpy())
+
+
+def _noisy_kodim_crop(size, seed=0):
+    from importlib.resources import files
+
+    from rnan_keras.data.image_io import read_image
+
+    clean = read_image(str(files("rnan_keras") / "assets" / "kodim23_crop.png"))
+    clean = clean[:size, :size].astype("float64").mean(axis=2, keepdims=True)
+    noise = np.random.default_rng(seed).normal(0, 25, clean.shape)
+    return (clean + noise).astype("float32")[None]
+
+
+def test_non_local_window_is_global_attention_up_to_the_window_size():
+    """With 40-pixel windows a 40 x 40 input is one window, so the output is the global
+    model's (what makes training on 40-pixel patches the same with and without windows):
+    checked on a trained preset and a real noisy crop, so that the attention logits are in
+    their real range. Larger inputs differ (a random model whose attention output counts:
+    the trained presets' sigmoid masks are saturated, see scripts/mask_saturation.py)."""
+    model = rnan_keras.load_preset("dn_gray_small")
+    windowed = with_non_local_mode(model, window=40)
+    assert windowed.rnan_config.non_local_window == 40
+    assert windowed.rnan_config.non_local_mode == model.rnan_config.non_local_mode
+    for a, b in zip(windowed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    small = _noisy_kodim_crop(40)
+    want = model(small, training=False).numpy()
+    # Same sums over the same N = 40 * 40 positions (the padding adds exact zeros); float32
+    # summation of N terms is exact to about N * eps relative.
+    tol = small.shape[1] * small.shape[2] * np.finfo(np.float32).eps * np.abs(want).max()
+    assert np.abs(windowed(small, training=False).numpy() - want).max() <= tol
+
+    plain = rnan_keras.build_model("dn_gray", **TINY)
+    _randomise_non_local_w(plain)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 24, 24, 1)).astype("float32")
+    small_window = with_non_local_mode(plain, window=8)
+    assert np.abs(small_window(x, training=False).numpy()
+                  - plain(x, training=False).numpy()).max() > 0
+
+
+def test_non_local_window_keras_file_roundtrip(tmp_path):
+    model = rnan_keras.build_model("dn_gray", non_local_window=6, **TINY)
+    _randomise_non_local_w(model)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 14, 20, 1)).astype("float32")
+    path = tmp_path / "windowed.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.rnan_config.non_local_window == 6
     np.testing.assert_array_equal(loaded(x, training=False).numpy(),
                                   model(x, training=False).numpy())
