@@ -59,6 +59,13 @@ class RNANConfig:
     (:class:`~rnan_keras.layers.BilinearDemosaic`), so the network learns the residual over
     bilinear interpolation. No weights, same parameter count.
 
+    ``rgb_range`` is the value range the network computes in, as the official option: the
+    model always takes and returns 0-255, and scales by ``rgb_range / 255`` after its input
+    and back before its output (no weights). 255 (official) adds nothing; with 1 the
+    features, and so the sigmoid masks' and non-local softmax's logits, are 255 times
+    smaller at the same weights (the masks of 0-255 models trained here saturate at exactly
+    0 / 1: ``scripts/mask_saturation.py``).
+
     ``non_local_window=w`` (not in the official model; default 0 = global attention)
     restricts each non-local block to non-overlapping ``w x w`` windows of its feature map
     (:class:`~rnan_keras.layers.NonLocalBlock`'s ``window``): linear instead of quadratic
@@ -121,6 +128,8 @@ class RNANConfig:
                 raise ConfigError(f"{name} must be >= 0")
         if self.softmax_axis not in ("query", "key"):
             raise ConfigError(f"softmax_axis must be 'query' or 'key', got {self.softmax_axis!r}")
+        if not self.rgb_range > 0:
+            raise ConfigError(f"rgb_range must be > 0, got {self.rgb_range}")
         if self.non_local_window < 0:
             raise ConfigError(f"non_local_window must be >= 0 (0 = whole feature map), "
                               f"got {self.non_local_window}")

@@ -71,6 +71,10 @@ class RNAN(keras.Model):
         # a Bayer mosaic is mirrored about its edge pixel, which keeps its CFA phase
         x = PadToMultiple(2, mode="REFLECT" if spec.bayer_input else "SYMMETRIC",
                           name="pad")(inputs)
+        # The network computes on [0, rgb_range] (official: 255, the API's own scale).
+        to_range = cfg.rgb_range / 255.0
+        if to_range != 1.0:
+            x = keras.layers.Rescaling(to_range, name="to_rgb_range", dtype="float32")(x)
         if spec.is_sr:
             x = MeanShift(-1, rgb_range=cfg.rgb_range, name="sub_mean", dtype="float32")(x)
             skip = BicubicUpsample(cfg.scale, name="bicubic")(x) if cfg.sr_bicubic_skip else None
@@ -103,6 +107,8 @@ class RNAN(keras.Model):
             if cfg.demosaic_bilinear_skip:
                 x = BilinearDemosaic(name="bilinear")(x)
             y = keras.layers.Add(name="global_skip", dtype="float32")([x, h])
+        if to_range != 1.0:
+            y = keras.layers.Rescaling(1.0 / to_range, name="from_rgb_range", dtype="float32")(y)
         outputs = CropToReference(cfg.scale, name="crop", dtype="float32")([y, inputs])
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"rnan_{cfg.variant}")
         self.rnan_config = cfg

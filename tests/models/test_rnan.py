@@ -340,3 +340,40 @@ def test_non_local_window_keras_file_roundtrip(tmp_path):
     assert loaded.rnan_config.non_local_window == 6
     np.testing.assert_array_equal(loaded(x, training=False).numpy(),
                                   model(x, training=False).numpy())
+
+
+@pytest.mark.parametrize("variant", ["dn_gray", "sr_x2"])
+def test_rgb_range_is_the_scale_the_network_computes_in(variant):
+    """Without masks the network is convs, ReLUs and (for SR) a mean shift and pixel
+    shuffle: positively homogeneous once its biases scale with the data. So an
+    ``rgb_range=1`` model whose biases are the 255 model's / 255 returns the same 0-255
+    output, which checks the scaling in and out (and the mean shift's rgb_range)."""
+    keras.utils.set_random_seed(0)
+    a = rnan_keras.build_model(variant, ablation="no_mask", zero_init_tail=False, **TINY)
+    b = rnan_keras.build_model(variant, ablation="no_mask", zero_init_tail=False,
+                               rgb_range=1.0, **TINY)
+    assert b.count_params() == a.count_params()
+    assert [w.path for w in b.weights] == [w.path for w in a.weights]
+    rng = np.random.default_rng(0)
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        value = rng.normal(0, 0.05, wa.shape).astype("float32")
+        if wa.path.endswith("/bias") and "mean" not in wa.path:
+            wa.assign(value * 255.0)
+            wb.assign(value)
+        elif "mean" not in wa.path:  # kernels; the mean shifts keep their rgb_range bias
+            wa.assign(value)
+            wb.assign(value)
+    channels = a.input_shape[-1]
+    x = rng.uniform(0, 255, (1, 12, 10, channels)).astype("float32")
+    want, got = a(x, training=False).numpy(), b(x, training=False).numpy()
+    assert got.shape == want.shape
+    # float32 round-off of the same sums at scales 255 apart: about 20 conv layers of
+    # 9 * 8 = 72-term sums, each exact to ~sqrt(72) * eps relative
+    tol = 20 * np.sqrt(72) * np.finfo(np.float32).eps * np.abs(want).max()
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    assert np.abs(want - np.resize(x, want.shape)).max() > 100 * tol  # not the identity
+
+
+def test_rgb_range_must_be_positive():
+    with pytest.raises(ConfigError, match="rgb_range"):
+        rnan_keras.build_model("dn_gray", rgb_range=0, **TINY)

@@ -55,3 +55,16 @@ def test_cli_writes_json(preset, tmp_path, capsys):
     assert result["task"] == "dn_gray"
     assert set(result["groups"]) == {"body_nl_low", "body_nl_high"}
     assert "exactly 1" in capsys.readouterr().out
+
+
+def test_fresh_masks_are_alive_only_on_the_0_1_scale():
+    """At the same (seeded) initialisation, a model computing on 0-255 starts with most mask
+    values saturated; one computing on 0-1 (``rgb_range=1``) starts with them alive."""
+    x = saturation.sample_input("dn_gray", size=48)
+    live = {}
+    for rgb_range in (255.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = rnan_keras.build_model("dn_gray", n_feats=16, n_resgroups=2, rgb_range=rgb_range)
+        stats = saturation.mask_statistics(model, x)["groups"]
+        live[rgb_range] = min(s["live"] for s in stats.values())
+    assert live[255.0] < 0.2 and live[1.0] > 0.8
