@@ -278,18 +278,25 @@ def test_one_non_local_group_drops_exactly_one_non_local_block():
     assert low == {w.path: w.shape for w in two.weights if not w.path.startswith("body_nl_high")}
 
 
-def test_one_non_local_group_keras_file_roundtrip(tmp_path):
-    model = rnan_keras.build_model("dn_rgb", non_local_groups=1, **TINY)
+@pytest.mark.parametrize("variant,overrides", [
+    ("dn_rgb", {"non_local_groups": 1}),
+    ("dn_gray", {"non_local_window": 6}),
+    ("dn_gray", {"rgb_range": 1.0}),
+])
+def test_option_keras_file_roundtrip(variant, overrides, tmp_path):
+    model = rnan_keras.build_model(variant, **overrides, **TINY)
     _randomise_non_local_w(model)
-    x = np.random.default_rng(1).uniform(0, 255, (1, 10, 12, 3)).astype("float32")
-    path = tmp_path / "one_nl.keras"
+    x = np.random.default_rng(1).uniform(0, 255, (1, 14, 20, model.input_shape[-1]))
+    path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    assert loaded.rnan_config.non_local_groups == 1
     assert loaded.rnan_config == model.rnan_config
-    assert loaded.get_layer("body_nl_high").module_kwargs["mask"] == "local"
-    np.testing.assert_array_equal(loaded(x, training=False).numpy(),
-                                  model(x, training=False).numpy())
+    for key, value in overrides.items():
+        assert getattr(loaded.rnan_config, key) == value
+    if "non_local_groups" in overrides:
+        assert loaded.get_layer("body_nl_high").module_kwargs["mask"] == "local"
+    np.testing.assert_array_equal(loaded(x.astype("float32"), training=False).numpy(),
+                                  model(x.astype("float32"), training=False).numpy())
 
 
 def _noisy_kodim_crop(size, seed=0):
@@ -328,18 +335,6 @@ def test_non_local_window_is_global_attention_up_to_the_window_size():
     small_window = with_non_local_mode(plain, window=8)
     assert np.abs(small_window(x, training=False).numpy()
                   - plain(x, training=False).numpy()).max() > 0
-
-
-def test_non_local_window_keras_file_roundtrip(tmp_path):
-    model = rnan_keras.build_model("dn_gray", non_local_window=6, **TINY)
-    _randomise_non_local_w(model)
-    x = np.random.default_rng(1).uniform(0, 255, (1, 14, 20, 1)).astype("float32")
-    path = tmp_path / "windowed.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path, safe_mode=True)
-    assert loaded.rnan_config.non_local_window == 6
-    np.testing.assert_array_equal(loaded(x, training=False).numpy(),
-                                  model(x, training=False).numpy())
 
 
 @pytest.mark.parametrize("variant", ["dn_gray", "sr_x2"])
