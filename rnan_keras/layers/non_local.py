@@ -155,11 +155,17 @@ def ops_dense_attention(theta, phi, g, softmax_axis: str, bias=None):
 MASKED = -1e30
 
 
+def _pad_to_window(size, window: int):
+    """Pixels that make ``size`` a multiple of ``window``. Written without the modulo of a
+    negative number, which ONNX (tf2onnx) computes with C's sign, not Python's."""
+    return (window - size % window) % window
+
+
 def window_partition(t, height, width, window: int, xp=tf):
     """(B, H, W, C) -> (B * nH * nW, window^2, C): non-overlapping ``window x window``
     windows from the top-left corner, row-major, the image zero-padded at the bottom and
     right to whole windows. ``xp``: ``tf`` (dynamic H, W) or ``keras.ops`` (static)."""
-    ph, pw = (-height) % window, (-width) % window
+    ph, pw = _pad_to_window(height, window), _pad_to_window(width, window)
     t = xp.pad(t, [[0, 0], [0, ph], [0, pw], [0, 0]])
     c = t.shape[-1]
     t = xp.reshape(t, [-1, (height + ph) // window, window, (width + pw) // window, window * c])
@@ -169,7 +175,8 @@ def window_partition(t, height, width, window: int, xp=tf):
 
 def window_merge(y, batch, height, width, window: int, xp=tf):
     """Inverse of :func:`window_partition`: (B * nH * nW, window^2, C) -> (B, H, W, C)."""
-    nh, nw = (height + (-height) % window) // window, (width + (-width) % window) // window
+    nh = (height + _pad_to_window(height, window)) // window
+    nw = (width + _pad_to_window(width, window)) // window
     c = y.shape[-1]
     y = xp.reshape(y, [batch, nh, nw, window, window * c])
     y = xp.transpose(y, [0, 1, 3, 2, 4])

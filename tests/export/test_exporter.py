@@ -292,3 +292,24 @@ def test_package_name_calls_the_function_after_subpackage_import():
     assert callable(rnan_keras.export)
     with pytest.raises(ConfigError, match="unknown export format"):
         rnan_keras.export(None, "unused", "pt")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_windowed_attention_exports_with_partial_windows(fmt, tmp_path):
+    """``non_local_window=7`` on 24-pixel tiles and a 17 x 23 probe: windows cut at the
+    border, whose padding size the graph computes (ONNX once got it wrong: its modulo of a
+    negative number has C's sign). Parity on one tile and on two."""
+    from rnan_keras.export.conditioning import conditioned_random_model
+
+    model = conditioned_random_model("dn_rgb", n_feats=8, n_resgroups=2, non_local_window=7)
+    result = rnan_keras.export(model, _target_dir(tmp_path, fmt), fmt, tile=TILE,
+                               overlap=OVERLAP, probe_sizes=SIZES)
+    for size in SIZES:
+        x = make_image(*size)
+        got, want = run_native(fmt, result.path, x), keras_reference(model, x)
+        assert np.abs(got - want).max() <= FLOAT32_TOLERANCE
+        assert np.abs(got - x).max() > 1.0
+
+
+def _target_dir(tmp_path, fmt):
+    return tmp_path / ("windowed" + (SUFFIXES[fmt] or "_savedmodel"))
