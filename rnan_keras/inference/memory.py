@@ -146,12 +146,11 @@ def estimate_tile_bytes(model, height: int, width: int, scale: int = 1) -> int:
     if scale > 1:  # up-sampler: conv to (s^2 F) channels, then pixel shuffle
         total += 4 * n * scale * scale * feats * 4
     settings = _nl_settings(model)
-    window = model_window(model)
-    if settings is not None and window:
-        total += windowed_non_local_bytes(height, width, window)
-    elif settings is not None:
+    if settings is not None:
         _, mode, chunk, max_dense = settings
-        total += non_local_bytes(n, mode, chunk, max_dense)
+        window = model_window(model)
+        total += (windowed_non_local_bytes(height, width, window) if window
+                  else non_local_bytes(n, mode, chunk, max_dense))
     return int(total)
 
 
