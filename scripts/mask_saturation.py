@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
@@ -32,12 +31,13 @@ SAMPLE_SETTING = {"sigma": 25.0, "quality": 20}
 def sample_input(task: str, size: int = 96) -> np.ndarray:
     """The package's sample image, cropped to ``size`` and degraded for ``task`` (seed 0):
     ``(1, h, w, C)`` float32 0-255."""
+    from rnan_keras.cli.demo import SAMPLE
     from rnan_keras.data.degradations import degrade, prepare_clean
     from rnan_keras.data.image_io import read_image
     from rnan_keras.tasks import get_task
 
     setting = get_task(task).setting
-    image = read_image(str(files("rnan_keras") / "assets" / "kodim23_crop.png"))[:size, :size]
+    image = read_image(str(SAMPLE))[:size, :size]
     clean = prepare_clean(task, image.astype("float32"))
     kwargs = {setting: SAMPLE_SETTING[setting]} if setting else {}
     x = degrade(task, clean[None], seed=0, **kwargs)

@@ -143,18 +143,25 @@ def test_block_count_overrides_change_parameter_count():
     assert c.count_params() - a.count_params() == 3 * 2 * per_rb
 
 
+def _noisy_sample(rows: slice, cols: slice, gray: bool = False, seed: int = 0) -> np.ndarray:
+    """A crop of the package's sample image (mean of RGB when ``gray``) plus sigma-25 noise:
+    ``(1, h, w, C)`` float32 on 0-255."""
+    from rnan_keras.cli.demo import SAMPLE
+    from rnan_keras.data.image_io import read_image
+
+    clean = read_image(str(SAMPLE))[rows, cols].astype("float64")
+    if gray:
+        clean = clean.mean(axis=2, keepdims=True)
+    noise = np.random.default_rng(seed).normal(0, 25, clean.shape)
+    return (clean + noise).astype("float32")[None]
+
+
 def test_with_non_local_mode_keeps_weights_and_output():
     # A trained model on a real noisy crop, so that features and attention logits are in
     # the range the model sees in use (a random init gives outputs ~1e3 and near one-hot
     # attention, where float32 round-off is amplified through exp; see the layer tests).
-    from importlib.resources import files
-
-    from rnan_keras.data.image_io import read_image
-
     model = rnan_keras.load_preset("dn_rgb_small")
-    clean = read_image(str(files("rnan_keras") / "assets" / "kodim23_crop.png"))[40:64, 60:88]
-    noise = np.random.default_rng(0).normal(0, 25, clean.shape)
-    x = (clean.astype("float64") + noise).astype("float32")[None]
+    x = _noisy_sample(slice(40, 64), slice(60, 88))
     dense = with_non_local_mode(model, "dense")
     chunked = with_non_local_mode(model, "chunked", chunk_size=17)  # 17 does not divide N
     assert [w.name for w in chunked.weights] == [w.name for w in model.weights]
@@ -299,17 +306,6 @@ def test_option_keras_file_roundtrip(variant, overrides, tmp_path):
                                   model(x.astype("float32"), training=False).numpy())
 
 
-def _noisy_kodim_crop(size, seed=0):
-    from importlib.resources import files
-
-    from rnan_keras.data.image_io import read_image
-
-    clean = read_image(str(files("rnan_keras") / "assets" / "kodim23_crop.png"))
-    clean = clean[:size, :size].astype("float64").mean(axis=2, keepdims=True)
-    noise = np.random.default_rng(seed).normal(0, 25, clean.shape)
-    return (clean + noise).astype("float32")[None]
-
-
 def test_non_local_window_is_global_attention_up_to_the_window_size():
     """With 40-pixel windows a 40 x 40 input is one window, so the output is the global
     model's (what makes training on 40-pixel patches the same with and without windows):
@@ -322,7 +318,7 @@ def test_non_local_window_is_global_attention_up_to_the_window_size():
     assert windowed.rnan_config.non_local_mode == model.rnan_config.non_local_mode
     for a, b in zip(windowed.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    small = _noisy_kodim_crop(40)
+    small = _noisy_sample(slice(0, 40), slice(0, 40), gray=True)
     want = model(small, training=False).numpy()
     # Same sums over the same N = 40 * 40 positions (the padding adds exact zeros); float32
     # summation of N terms is exact to about N * eps relative.
