@@ -43,6 +43,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,6 +62,7 @@ RECIPE = {
     "loss": "l2",
     "cpu_batch": 16,
     "ckpt_every": 200,
+    "keep_checkpoints": 1,  # the state committed to the repo holds the latest only
 }
 PRESETS = {
     # name: (training folder, model overrides beyond the registry config, start preset).
@@ -213,7 +215,8 @@ def recipe_config(entry: dict, model: dict, train: Path, val: Path, out: Path, *
         model=model, steps=steps, patch_size=entry["training"]["patch_size"],
         batch_size=batch, lr=lr, lr_decay_steps=lr_decay_steps,
         loss=loss, sigma=deg.get("sigma"), quality=deg.get("quality"), seed=0,
-        ckpt_every=every, keep_checkpoints=1, log_every=every, tensorboard=False,
+        ckpt_every=every, keep_checkpoints=RECIPE["keep_checkpoints"], log_every=every,
+        tensorboard=False,
         mixed_precision=mixed, jit_compile=jit, init_preset=init_preset, widen=widen,
         saturation=saturation,
     )
@@ -347,12 +350,31 @@ def average_weights(a, b) -> None:
     a.set_weights([(x + y) / 2 for x, y in zip(wa, wb, strict=True)])
 
 
+def averaged_checkpoints(run: Path, steps: list[int]) -> tuple[Any, int, str]:
+    """(model, last step, source) of the mean of the run's checkpoints at ``steps``."""
+    from rnan_keras import build_model
+    from rnan_keras.training.checkpoint import CheckpointManager, average_model_weights
+
+    have = dict(CheckpointManager(run / "checkpoints").list())
+    missing = sorted(set(steps) - set(have))
+    if missing:
+        raise SystemExit(f"--average-checkpoints: {run} has no checkpoint at step(s) "
+                         f"{', '.join(map(str, missing))} (it has {sorted(have) or 'none'})")
+    cfg = json.loads((run / "config.json").read_text())
+    model = build_model(cfg["task"], **cfg["model"])
+    model.set_weights(average_model_weights([have[s] for s in sorted(steps)]))
+    listed = ", ".join(f"{s:,}" for s in sorted(steps))
+    return model, max(steps), f"mean of the checkpoints at steps {listed}"
+
+
 def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], *,
-         average_with_shipped: bool = False) -> None:
+         average_with_shipped: bool = False,
+         average_checkpoints: list[int] | None = None) -> None:
     """Write each preset's best weights and training record into the registry, when they
     beat the shipped weights on the same held-out crops. ``average_with_shipped``: offer
     the mean of the run's best weights and the shipped ones instead (for a run fine-tuned
-    from the shipped preset)."""
+    from the shipped preset). ``average_checkpoints``: offer the mean of the run's
+    checkpoints at these steps instead of its best weights."""
     from make_presets import make_preset
 
     import rnan_keras
@@ -361,7 +383,8 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], 
     weights_dir = REGISTRY.parent / "weights"
     for name in names:
         run = state / name
-        best, step, source = shipping_candidate(run)
+        best, step, source = (averaged_checkpoints(run, average_checkpoints)
+                               if average_checkpoints else shipping_candidate(run))
         if best is None:
             print(f"[{name}] nothing to ship (no best.keras and no checkpoint in {run})")
             continue
@@ -403,7 +426,7 @@ def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], 
                             if sat else ""))
         t["held_out_psnr_vs_previous"] = [round(new, 3), None if old == float("-inf")
                                           else round(old, 3)]
-        if average_with_shipped:  # the curve's best is the run's, not the averaged weights'
+        if average_with_shipped or average_checkpoints:  # the averaged weights' own score
             t["best_val_psnr"] = round(new, 3)
         t["earlier_training"] = earlier_training(previous, t)
         print(f"[{name}] shipped step {t['best_step']}: {new:.3f} dB on the held-out crops "
@@ -480,14 +503,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--average-with-shipped", action="store_true",
                    help="with --ship: offer the mean of the run's best weights and the "
                    "preset's shipped ones (for a run fine-tuned from the shipped preset)")
+    p.add_argument("--average-checkpoints", type=int, nargs="+", metavar="STEP",
+                   help="with --ship: offer the mean of the state's checkpoints at these "
+                   "steps (weight averaging of the last checkpoints) instead of its best")
     p.add_argument("--report", action="store_true",
                    help="only print the Markdown table of the registry's training records")
     args = p.parse_args(argv)
     if args.report:
         print(report(json.loads(REGISTRY.read_text())), end="")
         return 0
-    if args.average_with_shipped and not args.ship:
-        p.error("--average-with-shipped needs --ship")
+    if (args.average_with_shipped or args.average_checkpoints) and not args.ship:
+        p.error("--average-with-shipped and --average-checkpoints need --ship")
+    if args.average_with_shipped and args.average_checkpoints:
+        p.error("choose one of --average-with-shipped and --average-checkpoints")
     if args.budget_minutes is None and not args.ship:
         p.error("--budget-minutes is required (or --report, or --ship alone)")
 
@@ -528,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                          lr_decay_steps=args.lr_decay_steps, note=args.note))
     if args.ship:
         ship(names, args.state_dir, device, {n: data[n][1] for n in names},
-             average_with_shipped=args.average_with_shipped)
+             average_with_shipped=args.average_with_shipped,
+             average_checkpoints=args.average_checkpoints)
     return 0
 
 

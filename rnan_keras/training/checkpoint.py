@@ -197,3 +197,27 @@ class CheckpointManager:
 def _to_numpy(v) -> np.ndarray:
     value = v.value if hasattr(v, "value") else v
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def average_model_weights(paths: list[str | os.PathLike]) -> list[np.ndarray]:
+    """Element-wise mean of the model weights of several checkpoints of one run.
+
+    A weight-space average of points late on one training path (as timm's
+    ``avg_checkpoints.py``): it smooths the step-to-step noise of the last checkpoints. The
+    optimizer state is not averaged. Each weight keeps its dtype (the mean is taken in
+    float64).
+
+    Raises:
+        ValueError: no paths, or the checkpoints' weights differ in number or shape.
+        CheckpointError: a checkpoint is unreadable.
+    """
+    if not paths:
+        raise ValueError("average_model_weights: no checkpoints given")
+    ckpts = [CheckpointManager.load(p) for p in paths]
+    shapes = [w.shape for w in ckpts[0].model_weights]
+    for c in ckpts[1:]:
+        if [w.shape for w in c.model_weights] != shapes:
+            raise ValueError(f"cannot average {c.path.name} with {ckpts[0].path.name}: "
+                             "their model weights differ in number or shape")
+    return [np.mean([c.model_weights[i].astype(np.float64) for c in ckpts], axis=0)
+            .astype(ckpts[0].model_weights[i].dtype) for i in range(len(shapes))]

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from rnan_keras.errors import CheckpointError
-from rnan_keras.training.checkpoint import CheckpointManager
+from rnan_keras.training.checkpoint import CheckpointManager, average_model_weights
 
 
 def _model_and_optimizer(seed: int = 0):
@@ -114,3 +114,40 @@ def test_checkpoint_with_other_counts_is_rejected(tmp_path):
         CheckpointManager.apply(ckpt, deeper, None)
     with pytest.raises(CheckpointError, match="optimizer variables, the run has 0"):
         CheckpointManager.apply(ckpt, model, None)  # the checkpoint holds Adam's state
+
+
+def test_average_model_weights_is_the_mean_of_the_checkpoints(tmp_path):
+    model, opt = _model_and_optimizer()
+    mgr = CheckpointManager(tmp_path, keep=3)
+    saved = []
+    for step in (1, 2, 3):
+        _train_steps(model, 1)
+        saved.append([w.copy() for w in model.get_weights()])
+        mgr.save(model, opt, {"step": step})
+    assert any(not np.array_equal(a, b) for a, b in zip(saved[0], saved[2]))  # it trained
+    paths = [p for _, p in reversed(mgr.list())]
+    got = average_model_weights(paths)
+    for i, w in enumerate(got):
+        assert w.dtype == saved[0][i].dtype
+        want = (saved[0][i].astype(np.float64) + saved[1][i] + saved[2][i]) / 3
+        # the float64 mean rounded once to float32: within half a float32 ulp of the largest
+        np.testing.assert_allclose(w, want, rtol=0,
+                                   atol=np.spacing(np.abs(want).max().astype(np.float32)) / 2)
+    one = average_model_weights(paths[:1])  # the mean of one checkpoint is itself
+    for a, b in zip(one, saved[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_average_model_weights_rejects_other_architectures_and_nothing(tmp_path):
+    model, opt = _model_and_optimizer()
+    CheckpointManager(tmp_path / "a").save(model, opt, {"step": 1})
+    inp = keras.Input((None, None, 3))
+    other = keras.Model(inp, keras.layers.Conv2D(3, 5, padding="same")(inp))
+    other_opt = keras.optimizers.Adam()
+    other_opt.build(other.trainable_variables)
+    CheckpointManager(tmp_path / "b").save(other, other_opt, {"step": 1})
+    with pytest.raises(ValueError, match="differ in number or shape"):
+        average_model_weights([tmp_path / "a" / "ckpt-00000001.npz",
+                               tmp_path / "b" / "ckpt-00000001.npz"])
+    with pytest.raises(ValueError, match="no checkpoints"):
+        average_model_weights([])

@@ -282,3 +282,53 @@ def test_ship_can_offer_the_mean_of_the_best_and_the_shipped_weights(tp, folder,
         np.testing.assert_array_equal(got, want)
     with pytest.raises(SystemExit):
         tp.main(["--average-with-shipped", "--budget-minutes", "1"])
+
+
+def test_ship_can_offer_the_mean_of_chosen_checkpoints(tp, folder, tmp_path, monkeypatch):
+    import rnan_keras
+    from rnan_keras.training.checkpoint import CheckpointManager
+
+    registry = json.loads(tp.REGISTRY.read_text())
+    monkeypatch.setitem(tp.RECIPE, "keep_checkpoints", 3)
+    data = tp.split_folder(folder, tmp_path / "work", 2)
+    run = tmp_path / "state" / "sr_x4_small"
+    for _ in range(2):  # two turns: the second resumes, and both checkpoints are kept
+        tp.train_for("sr_x4_small", registry["sr_x4_small"], run, data, 1.0, False, 64,
+                     "test CPU")
+    ckpts = dict(CheckpointManager(run / "checkpoints").list())
+    steps = sorted(ckpts)[-2:]
+    assert len(steps) == 2, f"the run kept {sorted(ckpts)}"
+    a, b = (CheckpointManager.load(ckpts[s]).model_weights for s in steps)
+    assert any(not np.array_equal(x, y) for x, y in zip(a, b))  # two different points
+
+    reg = tmp_path / "presets" / "presets.json"
+    (reg.parent / "weights").mkdir(parents=True)
+    shutil.copy(tp.REGISTRY, reg)
+    monkeypatch.setattr(tp, "REGISTRY", reg)
+    monkeypatch.setattr(tp, "ROOT", tmp_path)
+    seen = []
+
+    def scored(model, *args):  # the candidate is scored first, then the shipped weights
+        seen.append([w.copy() for w in model.get_weights()])
+        return 32.0 if len(seen) == 1 else 31.0
+
+    monkeypatch.setattr(tp, "held_out_psnr", scored)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
+            average_checkpoints=steps)
+    for got, x, y in zip(seen[0], a, b, strict=True):
+        want = (x.astype(np.float64) + y) / 2
+        np.testing.assert_allclose(got, want, rtol=0,
+                                   atol=np.spacing(np.abs(want).max().astype(np.float32)) / 2)
+    entry = json.loads(reg.read_text())["sr_x4_small"]
+    assert entry["training"]["weights_from"] == \
+        f"mean of the checkpoints at steps {steps[0]:,}, {steps[1]:,}"
+    assert entry["training"]["best_val_psnr"] == 32.0  # the averaged weights' score
+    shipped = rnan_keras.build_model("sr_x4", **entry["config"])
+    shipped.load_weights(reg.parent / "weights" / entry["weights"])
+    for got, want in zip(shipped.get_weights(), seen[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(SystemExit, match="no checkpoint at step"):
+        tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
+                average_checkpoints=[steps[-1] + 1])
+    with pytest.raises(SystemExit):
+        tp.main(["--average-checkpoints", "2", "--budget-minutes", "1"])
