@@ -363,7 +363,9 @@ def averaged_checkpoints(run: Path, steps: list[int]) -> tuple[Any, int, str]:
     cfg = json.loads((run / "config.json").read_text())
     model = build_model(cfg["task"], **cfg["model"])
     model.set_weights(average_model_weights([have[s] for s in sorted(steps)]))
-    listed = ", ".join(f"{s:,}" for s in sorted(steps))
+    listed = ", ".join(f"{s:,}" for s in sorted(set(steps)))
+    if len(set(steps)) == 1:
+        return model, steps[0], f"the checkpoint at step {listed}"
     return model, max(steps), f"mean of the checkpoints at steps {listed}"
 
 

@@ -327,6 +327,10 @@ def test_ship_can_offer_the_mean_of_chosen_checkpoints(tp, folder, tmp_path, mon
     shipped.load_weights(reg.parent / "weights" / entry["weights"])
     for got, want in zip(shipped.get_weights(), seen[0], strict=True):
         np.testing.assert_array_equal(got, want)
+    one = tp.averaged_checkpoints(run, [steps[0]])  # one step: that checkpoint itself
+    assert one[1:] == (steps[0], f"the checkpoint at step {steps[0]:,}")
+    for got, x in zip(one[0].get_weights(), a, strict=True):
+        np.testing.assert_array_equal(got, x)
     with pytest.raises(SystemExit, match="no checkpoint at step"):
         tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
                 average_checkpoints=[steps[-1] + 1])
