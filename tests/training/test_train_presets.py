@@ -242,6 +242,36 @@ def test_lr_text_names_each_rate_of_a_session(tp):
     assert tp.lr_text(cfg, 0, 5000) == "5e-05 halved every 5,000 steps: 5e-05 from step 0"
 
 
+def _ship_scored(tp, tmp_path, monkeypatch, data, **how):
+    """Ship sr_x4_small from ``tmp_path / "state"`` into a copy of the registry, with the
+    held-out score faked (candidate 32 dB, shipped 31); -> (weights of every scored model,
+    the new registry entry)."""
+    reg = tmp_path / "presets" / "presets.json"
+    (reg.parent / "weights").mkdir(parents=True)
+    shutil.copy(tp.REGISTRY, reg)
+    monkeypatch.setattr(tp, "REGISTRY", reg)
+    monkeypatch.setattr(tp, "ROOT", tmp_path)
+    seen = []
+
+    def scored(model, *args):  # the candidate is scored first, then the shipped weights
+        seen.append([w.copy() for w in model.get_weights()])
+        return 32.0 if len(seen) == 1 else 31.0
+
+    monkeypatch.setattr(tp, "held_out_psnr", scored)
+    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]}, **how)
+    return seen, json.loads(reg.read_text())["sr_x4_small"]
+
+
+def _assert_shipped_weights(tmp_path, entry, seen) -> None:
+    """The weights file written for ``entry`` holds the first scored model's weights."""
+    import rnan_keras
+
+    shipped = rnan_keras.build_model("sr_x4", **entry["config"])
+    shipped.load_weights(tmp_path / "presets" / "weights" / entry["weights"])
+    for got, want in zip(shipped.get_weights(), seen[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_ship_can_offer_the_mean_of_the_best_and_the_shipped_weights(tp, folder, tmp_path,
                                                                       monkeypatch):
     import keras
@@ -256,36 +286,18 @@ def test_ship_can_offer_the_mean_of_the_best_and_the_shipped_weights(tp, folder,
     before = rnan_keras.load_preset("sr_x4_small").get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(best, before))  # it trained
 
-    reg = tmp_path / "presets" / "presets.json"
-    (reg.parent / "weights").mkdir(parents=True)
-    shutil.copy(tp.REGISTRY, reg)
-    monkeypatch.setattr(tp, "REGISTRY", reg)
-    monkeypatch.setattr(tp, "ROOT", tmp_path)
-    seen = []
-
-    def scored(model, *a):  # the candidate is scored first, then the shipped weights
-        seen.append([w.copy() for w in model.get_weights()])
-        return 32.0 if len(seen) == 1 else 31.0
-
-    monkeypatch.setattr(tp, "held_out_psnr", scored)
-    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
-            average_with_shipped=True)
+    seen, entry = _ship_scored(tp, tmp_path, monkeypatch, data, average_with_shipped=True)
     for got, a, b in zip(seen[0], best, before, strict=True):
         np.testing.assert_allclose(got, (a + b) / 2, rtol=0, atol=1e-7)
-    entry = json.loads(reg.read_text())["sr_x4_small"]
     assert entry["training"]["best_val_psnr"] == 32.0  # the averaged weights' score
     assert entry["training"]["weights_from"] == "mean of best.keras and the weights shipped " \
         f"before it (sha256 {registry['sr_x4_small']['sha256'][:12]})"
-    shipped = rnan_keras.build_model("sr_x4", **entry["config"])
-    shipped.load_weights(reg.parent / "weights" / entry["weights"])
-    for got, want in zip(shipped.get_weights(), seen[0], strict=True):
-        np.testing.assert_array_equal(got, want)
+    _assert_shipped_weights(tmp_path, entry, seen)
     with pytest.raises(SystemExit):
         tp.main(["--average-with-shipped", "--budget-minutes", "1"])
 
 
 def test_ship_can_offer_the_mean_of_chosen_checkpoints(tp, folder, tmp_path, monkeypatch):
-    import rnan_keras
     from rnan_keras.training.checkpoint import CheckpointManager
 
     registry = json.loads(tp.REGISTRY.read_text())
@@ -301,32 +313,15 @@ def test_ship_can_offer_the_mean_of_chosen_checkpoints(tp, folder, tmp_path, mon
     a, b = (CheckpointManager.load(ckpts[s]).model_weights for s in steps)
     assert any(not np.array_equal(x, y) for x, y in zip(a, b))  # two different points
 
-    reg = tmp_path / "presets" / "presets.json"
-    (reg.parent / "weights").mkdir(parents=True)
-    shutil.copy(tp.REGISTRY, reg)
-    monkeypatch.setattr(tp, "REGISTRY", reg)
-    monkeypatch.setattr(tp, "ROOT", tmp_path)
-    seen = []
-
-    def scored(model, *args):  # the candidate is scored first, then the shipped weights
-        seen.append([w.copy() for w in model.get_weights()])
-        return 32.0 if len(seen) == 1 else 31.0
-
-    monkeypatch.setattr(tp, "held_out_psnr", scored)
-    tp.ship(["sr_x4_small"], tmp_path / "state", "test CPU", {"sr_x4_small": data[1]},
-            average_checkpoints=steps)
+    seen, entry = _ship_scored(tp, tmp_path, monkeypatch, data, average_checkpoints=steps)
     for got, x, y in zip(seen[0], a, b, strict=True):
         want = (x.astype(np.float64) + y) / 2
         np.testing.assert_allclose(got, want, rtol=0,
                                    atol=np.spacing(np.abs(want).max().astype(np.float32)) / 2)
-    entry = json.loads(reg.read_text())["sr_x4_small"]
     assert entry["training"]["weights_from"] == \
         f"mean of the checkpoints at steps {steps[0]:,}, {steps[1]:,}"
     assert entry["training"]["best_val_psnr"] == 32.0  # the averaged weights' score
-    shipped = rnan_keras.build_model("sr_x4", **entry["config"])
-    shipped.load_weights(reg.parent / "weights" / entry["weights"])
-    for got, want in zip(shipped.get_weights(), seen[0], strict=True):
-        np.testing.assert_array_equal(got, want)
+    _assert_shipped_weights(tmp_path, entry, seen)
     one = tp.averaged_checkpoints(run, [steps[0]])  # one step: that checkpoint itself
     assert one[1:] == (steps[0], f"the checkpoint at step {steps[0]:,}")
     for got, x in zip(one[0].get_weights(), a, strict=True):
