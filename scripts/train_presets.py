@@ -325,7 +325,6 @@ def shipping_candidate(run: Path) -> tuple[object, int | None, str]:
     ``step`` is None for ``best.keras`` (its record takes the curve's best step)."""
     import keras
 
-    from rnan_keras import build_model
     from rnan_keras.training.checkpoint import CheckpointManager
 
     if (run / "best.keras").is_file():
@@ -334,39 +333,47 @@ def shipping_candidate(run: Path) -> tuple[object, int | None, str]:
     if not ckpts or not (run / "config.json").is_file():
         return None, None, ""
     step, path = ckpts[0]
+    model = run_model(run, CheckpointManager.load(path).model_weights)
+    return model, int(step), f"checkpoint {path.name} (best.keras not on this machine)"
+
+
+def run_model(run: Path, weights: list) -> Any:
+    """The model of ``run``'s ``config.json`` holding ``weights``."""
+    from rnan_keras import build_model
+
     cfg = json.loads((run / "config.json").read_text())
     model = build_model(cfg["task"], **cfg["model"])
-    model.set_weights(CheckpointManager.load(path).model_weights)
-    return model, int(step), f"checkpoint {path.name} (best.keras not on this machine)"
+    model.set_weights(weights)
+    return model
 
 
 def average_weights(a, b) -> None:
     """Set ``a``'s weights to the element-wise mean of ``a``'s and ``b``'s (same
     architecture): a weight-space ensemble, which only makes sense for two points of one
     fine-tuning path (e.g. a fine-tune and its start, WiSE-FT, Wortsman et al. 2022)."""
-    wa, wb = a.get_weights(), b.get_weights()
-    if [w.shape for w in wa] != [w.shape for w in wb]:
-        raise SystemExit("cannot average weights of different architectures")
-    a.set_weights([(x + y) / 2 for x, y in zip(wa, wb, strict=True)])
+    from rnan_keras.training.checkpoint import mean_weights
+
+    try:
+        a.set_weights(mean_weights([a.get_weights(), b.get_weights()]))
+    except ValueError:
+        raise SystemExit("cannot average weights of different architectures") from None
 
 
 def averaged_checkpoints(run: Path, steps: list[int]) -> tuple[Any, int, str]:
     """(model, last step, source) of the mean of the run's checkpoints at ``steps``."""
-    from rnan_keras import build_model
     from rnan_keras.training.checkpoint import CheckpointManager, average_model_weights
 
+    steps = sorted(set(steps))
     have = dict(CheckpointManager(run / "checkpoints").list())
-    missing = sorted(set(steps) - set(have))
+    missing = [s for s in steps if s not in have]
     if missing:
         raise SystemExit(f"--average-checkpoints: {run} has no checkpoint at step(s) "
                          f"{', '.join(map(str, missing))} (it has {sorted(have) or 'none'})")
-    cfg = json.loads((run / "config.json").read_text())
-    model = build_model(cfg["task"], **cfg["model"])
-    model.set_weights(average_model_weights([have[s] for s in sorted(steps)]))
-    listed = ", ".join(f"{s:,}" for s in sorted(set(steps)))
-    if len(set(steps)) == 1:
+    model = run_model(run, average_model_weights([have[s] for s in steps]))
+    listed = ", ".join(f"{s:,}" for s in steps)
+    if len(steps) == 1:
         return model, steps[0], f"the checkpoint at step {listed}"
-    return model, max(steps), f"mean of the checkpoints at steps {listed}"
+    return model, steps[-1], f"mean of the checkpoints at steps {listed}"
 
 
 def ship(names: list[str], state: Path, device: str, val_dirs: dict[str, Path], *,

@@ -199,13 +199,32 @@ def _to_numpy(v) -> np.ndarray:
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
 
+def mean_weights(weight_lists: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Element-wise mean of several models' weight lists (same architecture).
+
+    The mean is taken in float64 and each weight keeps its dtype (for two float32 lists this
+    equals ``(a + b) / 2`` in float32 exactly).
+
+    Raises:
+        ValueError: no lists, or the lists differ in number or shape of weights.
+    """
+    if not weight_lists:
+        raise ValueError("mean_weights: no weights given")
+    shapes = [w.shape for w in weight_lists[0]]
+    for i, ws in enumerate(weight_lists[1:], 1):
+        if [w.shape for w in ws] != shapes:
+            raise ValueError(f"cannot average weights {i} with weights 0: they differ in "
+                             "number or shape")
+    return [np.mean([ws[i].astype(np.float64) for ws in weight_lists], axis=0)
+            .astype(weight_lists[0][i].dtype) for i in range(len(shapes))]
+
+
 def average_model_weights(paths: list[str | os.PathLike]) -> list[np.ndarray]:
     """Element-wise mean of the model weights of several checkpoints of one run.
 
     A weight-space average of points late on one training path (as timm's
     ``avg_checkpoints.py``): it smooths the step-to-step noise of the last checkpoints. The
-    optimizer state is not averaged. Each weight keeps its dtype (the mean is taken in
-    float64).
+    optimizer state is not averaged; see :func:`mean_weights` for dtypes.
 
     Raises:
         ValueError: no paths, or the checkpoints' weights differ in number or shape.
@@ -214,10 +233,9 @@ def average_model_weights(paths: list[str | os.PathLike]) -> list[np.ndarray]:
     if not paths:
         raise ValueError("average_model_weights: no checkpoints given")
     ckpts = [CheckpointManager.load(p) for p in paths]
-    shapes = [w.shape for w in ckpts[0].model_weights]
-    for c in ckpts[1:]:
-        if [w.shape for w in c.model_weights] != shapes:
-            raise ValueError(f"cannot average {c.path.name} with {ckpts[0].path.name}: "
-                             "their model weights differ in number or shape")
-    return [np.mean([c.model_weights[i].astype(np.float64) for c in ckpts], axis=0)
-            .astype(ckpts[0].model_weights[i].dtype) for i in range(len(shapes))]
+    try:
+        return mean_weights([c.model_weights for c in ckpts])
+    except ValueError as exc:
+        names = ", ".join(c.path.name for c in ckpts)
+        raise ValueError(f"cannot average the checkpoints {names}: their model weights "
+                         "differ in number or shape") from exc
