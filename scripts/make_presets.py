@@ -5,7 +5,8 @@ For each ``NAME=RUN_DIR`` it loads ``RUN_DIR/best.keras`` (the best validation P
 far), writes ``rnan_keras/presets/weights/NAME.weights.h5``, and records in
 ``rnan_keras/presets/presets.json``: the model config, parameter count, sha256 of the
 weights, what the preset restores (e.g. sigma range) and the training record taken from
-the run (data folder, steps, wall time, validation PSNR curve, hyper-parameters).
+the run (data folder, steps, wall time, validation PSNR curve, hyper-parameters, and the
+learning rate as the run logged it).
 
     python scripts/make_presets.py dn_rgb_small=runs/presets/dn_rgb_small ...
 """
@@ -39,6 +40,22 @@ def read_curve(run: Path) -> list[dict]:
         for row in csv.DictReader(fh):
             rows.append({k: float(v) if v not in ("", None) else None for k, v in row.items()})
     return rows
+
+
+def lr_logged(curve: list[dict]) -> list[list]:
+    """``[[step, lr], ...]``: the learning rate logged in ``logs/train.csv`` (one row per
+    checkpoint), at the first row of each new value. It is what the optimizer used, so a
+    schedule changed on resume (``rnan train --lr-decay-steps``) shows here, while the
+    run's ``config.json`` holds only its latest schedule. A rate first logged at step ``s``
+    began after the previous row's step, at ``s`` at the latest."""
+    out: list[list] = []
+    for row in curve:
+        if row.get("lr") is None:
+            continue
+        lr = float(f"{row['lr']:.6g}")  # float32 noise: 4.99999987e-05 -> 5e-05
+        if not out or out[-1][1] != lr:
+            out.append([int(row["step"]), lr])
+    return out
 
 
 def make_preset(name: str, run: Path, registry: dict, weights_dir: Path, model=None,
@@ -82,8 +99,7 @@ def make_preset(name: str, run: Path, registry: dict, weights_dir: Path, model=N
             "batch_size": cfg["batch_size"],
             "loss": cfg["loss"],
             "optimizer": "Adam(0.9, 0.999, 1e-8)",
-            "lr": cfg["lr"],
-            "lr_halved_every": cfg["lr_decay_steps"],
+            "lr_logged": lr_logged(curve),
             "steps": int(curve[-1]["step"]) if curve else 0,
             "wall_time_s": curve[-1].get("wall_time_s") if curve else None,
             "best_step": int(best["step"]) if best else None,

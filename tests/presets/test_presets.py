@@ -33,8 +33,11 @@ def test_metadata_complete_and_size_recorded(name):
     for key in REQUIRED_KEYS:
         assert info.get(key) not in (None, "", {}), key
     training = info["training"]
-    for key in ("train_data", "steps", "wall_time_s", "best_val_psnr", "val_psnr_curve"):
+    for key in ("train_data", "steps", "wall_time_s", "best_val_psnr", "val_psnr_curve",
+                "lr_logged"):
         assert training.get(key) not in (None, "", []), key
+    steps = [s for s, _ in training["lr_logged"]]  # one entry per change, within the run
+    assert steps == sorted(set(steps)) and steps[-1] <= training["steps"]
     assert "testsets" not in training["train_data"]  # never trained on benchmark sets
     model = rnan_keras.load_preset(name)
     assert model.count_params() == info["param_count"]

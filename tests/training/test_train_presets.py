@@ -232,6 +232,28 @@ def test_a_resumed_state_keeps_its_schedule_unless_told(tp, folder, tmp_path):
     # steps 2 and 3 ran: 1e-5 * 0.5 ** 0 at step 2, 1e-5 * 0.5 ** 1 from step 3
     assert sessions[1]["lr"] == "1e-05 halved every 3 steps: 1e-05 from step 2, 5e-06 from 3"
 
+    # a third session changes the schedule on resume: config.json now holds only the
+    # new one (by which step 2 would have had 1e-5 * 0.5 ** 2), the record keeps what ran
+    tp.train_for("car_small", entry, run, data, 1.0, False, 64, "test CPU", lr_decay_steps=1)
+    assert json.loads((run / "config.json").read_text())["lr_decay_steps"] == 1
+    from make_presets import make_preset
+
+    t = make_preset("car_small", run, {}, tmp_path)["training"]
+    assert "lr_halved_every" not in t
+    # logged after steps 2, 4, 6: 1e-5 * 0.5 ** (2 // 3), * 0.5 ** (4 // 3), * 0.5 ** (6 // 1)
+    assert t["lr_logged"] == [[2, 1e-5], [4, 5e-6], [6, pytest.approx(1e-5 * 0.5 ** 6)]]
+
+
+def test_lr_logged_lists_each_new_rate_of_the_curve(tp):
+    from make_presets import lr_logged
+
+    f32 = [float(np.float32(x)) for x in (5e-5, 2.5e-5, 1.25e-5)]  # as train.csv holds them
+    rows = [{"step": 500, "lr": f32[0]}, {"step": 1000, "lr": f32[0]},
+            {"step": 5000, "lr": f32[1]}, {"step": 10000, "lr": f32[2]},
+            {"step": 10500, "lr": None}, {"step": 12000, "lr": f32[1]}]
+    assert lr_logged(rows) == [[500, 5e-5], [5000, 2.5e-5], [10000, 1.25e-5], [12000, 2.5e-5]]
+    assert lr_logged([]) == []
+
 
 def test_lr_text_names_each_rate_of_a_session(tp):
     from types import SimpleNamespace
